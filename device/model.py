@@ -1,0 +1,96 @@
+"""Value types that travel along the scan path: frames, codes, decisions."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+GreyImage = npt.NDArray[np.uint8]
+
+
+class Reason(enum.StrEnum):
+    """Stable reason codes (ARCHITECTURE.md). Existing values never change meaning."""
+
+    OK = "ok"
+    UNKNOWN_FORMAT = "unknown_format"
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KEY = "unknown_key"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    REVOKED = "revoked"
+    NOT_ALLOWED = "not_allowed"
+    WRONG_SITE = "wrong_site"
+    ALREADY_USED = "already_used"
+    PASSBACK = "passback"
+    POLICY_MODE = "policy_mode"
+    CLOCK_UNTRUSTED = "clock_untrusted"
+    RULE_FAILED = "rule_failed"
+    TOO_LARGE = "too_large"
+
+
+class Verdict(enum.StrEnum):
+    ACCEPT = "accept"
+    DENY = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One grey (Y plane) camera frame; ``image`` is a 2-D uint8 view, never copied."""
+
+    image: GreyImage
+    seq: int
+    monotonic: float
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """One decoded QR symbol: the raw bytes as read, plus best-effort text."""
+
+    raw: bytes
+    text: str
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialSummary:
+    """What the policy learnt about a credential, safe to keep on the device.
+
+    ``subject`` is the keyed pseudonym, never the raw identifier. ``details``
+    holds personal fields (name, birth date, ...) that leave the device only
+    when ``[privacy]`` allows the named field.
+    """
+
+    type: str
+    subject: str = ""
+    role: str = ""
+    token_id: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reason: Reason
+    credential: CredentialSummary
+    policy_version: str = ""
+    clock_synced: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is Verdict.ACCEPT
+
+    @classmethod
+    def deny(cls, reason: Reason, credential: CredentialSummary, **kw: Any) -> Decision:
+        return cls(Verdict.DENY, reason, credential, **kw)
+
+    @classmethod
+    def accept(cls, credential: CredentialSummary, **kw: Any) -> Decision:
+        return cls(Verdict.ACCEPT, Reason.OK, credential, **kw)
