@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from device.config_credentials import CredentialsConfig
 from device.configschema import build
 from device.errors import ConfigError
 
@@ -132,16 +133,6 @@ class RelayConfig:
 class PolicyConfig:
     mode: PolicyMode = PolicyMode.ALLOWLIST
     require_synced_clock: bool = True
-
-
-@dataclass(frozen=True)
-class BadgeConfig:
-    codes_file: Path
-
-
-@dataclass(frozen=True)
-class CredentialsConfig:
-    badge: BadgeConfig | None = None
 
 
 @dataclass(frozen=True)
