@@ -1,0 +1,42 @@
+"""Shared fixtures: a controllable clock and real mosquitto brokers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import StepClock
+from tests.support.mosquitto import Mosquitto, mosquitto_binary
+
+MosquittoFactory = Callable[..., Mosquitto]
+
+
+@pytest.fixture
+def clock() -> StepClock:
+    return StepClock()
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
+    """Start brokers with options (acl=..., persistence=...); all are stopped afterwards."""
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto binary not installed (apt-get install mosquitto); CI installs it")
+    started: list[Mosquitto] = []
+
+    def make(**kw: Any) -> Mosquitto:
+        broker = Mosquitto(tmp_path / f"broker{len(started)}", **kw)
+        started.append(broker)
+        return broker.start()
+
+    yield make
+    for broker in started:
+        broker.kill()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
+    """A plain anonymous broker on a free loopback port."""
+    return mosquitto_factory()
