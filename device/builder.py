@@ -129,9 +129,3 @@ def _mock_pin_factory() -> Any:
     from gpiozero.pins.mock import MockFactory
 
     return MockFactory()
-
-
-def default_config_path(environ: dict[str, str]) -> Path:
-    from device.config import DEFAULT_CONFIG_PATH
-
-    return Path(environ["ENTRYSCAN_CONFIG"]) if environ.get("ENTRYSCAN_CONFIG") else DEFAULT_CONFIG_PATH

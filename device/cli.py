@@ -22,19 +22,20 @@ log = logging.getLogger("entryscan")
 
 
 def _config_path(args: argparse.Namespace) -> Path:
-    from device.builder import default_config_path
+    from device.config import default_config_path
 
     return Path(args.config) if args.config else default_config_path(dict(os.environ))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from device.builder import build
     from device.config import load_config
+
+    cfg = load_config(_config_path(args))
+    from device.builder import build
     from device.daemon import Daemon, watchdog_interval
     from device.feedback import ConsoleLights
     from device.sdnotify import SystemdNotifier
 
-    cfg = load_config(_config_path(args))
     parts = build(cfg, simulate=args.simulate)
     env = dict(os.environ)
     daemon = Daemon(parts, SystemdNotifier.from_environment(env), watchdog_interval(env))

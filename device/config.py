@@ -239,6 +239,11 @@ class Config:
         return self.privacy.subject_key_file or self.journal.path.parent / "subject.key"
 
 
+def default_config_path(environ: dict[str, str]) -> Path:
+    """``$ENTRYSCAN_CONFIG`` if set, else /etc/entryscan/config.toml (the CLI passes the environment in)."""
+    return Path(environ["ENTRYSCAN_CONFIG"]) if environ.get("ENTRYSCAN_CONFIG") else DEFAULT_CONFIG_PATH
+
+
 def parse_config(text: str, base: Path) -> Config:
     """Validate TOML ``text``; relative paths resolve against ``base``."""
     try:

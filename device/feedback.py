@@ -26,7 +26,7 @@ class GpioFeedback:
     """Distinct accept, deny and fault patterns; the relay is off at start and on exit."""
 
     def __init__(self, feedback: FeedbackConfig, relay: RelayConfig, pin_factory: Any = None) -> None:
-        from gpiozero import LED, Buzzer, OutputDevice
+        from gpiozero import LED, Buzzer, DigitalOutputDevice
 
         self._cfg = feedback
         self._pulse_s = min(relay.pulse_s, MAX_RELAY_PULSE_S)
@@ -40,7 +40,7 @@ class GpioFeedback:
                     self.devices[name] = cls(pin, initial_value=False, pin_factory=pin_factory)
                     opened.append(self.devices[name])
             if relay.pin is not None:
-                self.devices["relay"] = OutputDevice(
+                self.devices["relay"] = DigitalOutputDevice(
                     relay.pin, active_high=not relay.active_low, initial_value=False, pin_factory=pin_factory
                 )
         except Exception:

@@ -66,6 +66,8 @@ class Policy:
         try:
             verified = verifier.verify(payload, ctx)
         except CredentialError as exc:
+            if self.settings.mode is PolicyMode.OPEN:  # a logging-only door lets everyone in
+                return Decision.accept(self._summary(verifier.type, payload), **stamp)  # type: ignore[arg-type]
             return self._denied(exc.reason, verifier.type, payload, stamp)
         except Exception as exc:  # noqa: BLE001 - a parser bug must not reach the scan loop
             log.error("%s verifier failed: %s", verifier.type, type(exc).__name__)
@@ -91,8 +93,10 @@ class Policy:
             code = Reason(reason)
         except ValueError:
             code = Reason.MALFORMED
-        summary = CredentialSummary(type=kind, subject=self._pseudonymize(kind, payload))
-        return Decision.deny(code, summary, **stamp)  # type: ignore[arg-type]
+        return Decision.deny(code, self._summary(kind, payload), **stamp)  # type: ignore[arg-type]
+
+    def _summary(self, kind: str, payload: bytes) -> CredentialSummary:
+        return CredentialSummary(type=kind, subject=self._pseudonymize(kind, payload))
 
     def _raw_summary(self, payload: bytes) -> CredentialSummary:
-        return CredentialSummary(type="unknown", subject=self._pseudonymize("raw", payload))
+        return self._summary("unknown", payload)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian / Raspberry Pi OS machine:
+# apt packages (mosquitto, libzbar0), a virtualenv in .venv, and entryscan with its dev tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+ldconfig -p 2>/dev/null | grep -q libzbar.so.0 || need_apt+=(libzbar0)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if ((${#need_apt[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${need_apt[*]} with apt-get" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# On a Pi, picamera2 and lgpio come from apt, so the venv must see system packages.
+venv_flags=()
+if grep -qs "Raspberry Pi" /proc/device-tree/model; then venv_flags+=(--system-site-packages); fi
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv "${venv_flags[@]}" .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[dev]"
