@@ -1,0 +1,40 @@
+"""The real LEDs, buzzer and relay, confirmed by the technician watching and listening."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from device.config import Config
+from device.feedback import GpioFeedback
+from device.model import CredentialSummary, Decision, Reason
+from hw_tests.conftest import ask
+
+
+@pytest.fixture
+def feedback(hw_config: Config) -> Iterator[GpioFeedback]:
+    fb = GpioFeedback(hw_config.feedback, hw_config.relay)
+    yield fb
+    fb.close()
+
+
+def test_accept_pattern_is_seen(feedback: GpioFeedback) -> None:
+    feedback.show(Decision.accept(CredentialSummary(type="badge")))
+    assert ask("Did the GREEN LED light and the buzzer beep once (and the relay click, if fitted)?")
+
+
+def test_deny_pattern_is_seen(feedback: GpioFeedback) -> None:
+    feedback.show(Decision.deny(Reason.NOT_ALLOWED, CredentialSummary(type="badge")))
+    assert ask("Did the RED LED light and the buzzer beep three times (relay silent)?")
+
+
+def test_relay_released_after_pulse(feedback: GpioFeedback, hw_config: Config) -> None:
+    if "relay" not in feedback.devices:
+        pytest.skip("no [relay] pin configured")
+    import time
+
+    feedback.show(Decision.accept(CredentialSummary(type="badge")))
+    time.sleep(hw_config.relay.pulse_s + 0.5)
+    assert not feedback.devices["relay"].value
+    assert ask("Did the relay click on and then off again?")
