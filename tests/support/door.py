@@ -1,0 +1,142 @@
+"""Run the real daemon (``entryscan run --simulate``) as a subprocess against a test broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.paths import SAMPLE_DOOR, SAMPLE_FRAMES
+
+CONFIG = """\
+[device]
+id = "door-1"
+site = "hq"
+door = "main"
+[camera]
+source = "dir:{frames}"
+fps = 0
+timeout_s = 0.5
+[decoder]
+debounce_s = 3
+[mqtt]
+url = "{url}"
+keepalive_s = 5
+discovery = false
+[journal]
+path = "journal.db"
+max_rows = {max_rows}
+[policy]
+mode = "allowlist"
+[credentials.badge]
+codes_file = "{badges}"
+"""
+
+
+def frames_dir(dest: Path, names: list[str]) -> Path:
+    """A frame folder holding copies of the named sample frames, renamed to keep the given order."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        shutil.copy(SAMPLE_FRAMES / name, dest / f"{i:03d}-{name}")
+    return dest
+
+
+class Door:
+    """One daemon process with its own state folder (journal, key) that survives restarts."""
+
+    def __init__(self, workdir: Path, url: str, frames: Path, max_rows: int = 1000) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config = workdir / "config.toml"
+        self.write_config(url, frames, max_rows)
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def write_config(self, url: str, frames: Path, max_rows: int = 1000) -> None:
+        self.config.write_text(CONFIG.format(frames=frames, url=url, max_rows=max_rows,
+                                             badges=SAMPLE_DOOR / "badges.txt"))
+
+    def start(self) -> Door:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "device.cli", "run", "--simulate", "--config", str(self.config)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        return self
+
+    def _drain(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.output.append(line)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(15)
+
+    def journal_rows(self) -> list[dict[str, Any]]:
+        import sqlite3
+
+        db = sqlite3.connect(self.workdir / "journal.db")
+        try:
+            rows = db.execute("SELECT payload FROM outbox WHERE kind = 'entry' ORDER BY row_id").fetchall()
+        finally:
+            db.close()
+        return [json.loads(r[0]) for r in rows]
+
+
+class Subscriber:
+    """A collector-side test client: persistent MQTT v5 session, QoS 1, every receipt kept."""
+
+    def __init__(self, url: str, topic: str = "entryscan/+/+/entry", client_id: str = "test-collector") -> None:
+        host, port = url.removeprefix("mqtt://").split(":")
+        self.messages: list[dict[str, Any]] = []
+        self.raw: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, rc, p: self._subscribed.set()
+        from paho.mqtt.properties import Properties
+        from paho.mqtt.packettypes import PacketTypes
+
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.client.connect(host, int(port), clean_start=False, properties=props)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError("subscriber did not subscribe")
+
+    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.raw.append((msg.topic, msg.payload, msg.retain))
+            if msg.topic.endswith("/entry"):
+                self.messages.append(json.loads(msg.payload))
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.messages)
+
+    def unique_by_event_id(self) -> dict[str, dict[str, Any]]:
+        return {e["event_id"]: e for e in self.entries()}
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

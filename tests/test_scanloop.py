@@ -1,0 +1,153 @@
+"""The scan thread in-process: real decoder, policy, journal (SQLite) and MockFactory feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from device.camera import DirCamera
+from device.config import FeedbackConfig, PolicyMode, RelayConfig
+from device.credentials.badge import BadgeList
+from device.credentials.base import Pseudonymizer
+from device.debounce import Debouncer
+from device.decode import ZxingDecoder, load_grey
+from device.errors import CameraError, CameraStalled
+from device.feedback import GpioFeedback
+from device.journal import Journal
+from device.model import Frame
+from device.policy import Policy, PolicySettings
+from device.scanloop import ScanLoop, ScanSettings
+from tests.paths import SAMPLE_DOOR, SAMPLE_FRAMES
+from tests.support import StepClock, wait_for
+
+KEY = b"s" * 32
+
+
+class ScriptedCamera:
+    """A camera whose capture results are scripted: frames, stalls, or a failure to open."""
+
+    name = "scripted"
+
+    def __init__(self, script: list[object]) -> None:
+        self.script = list(script)
+        self.opens = 0
+        self.closes = 0
+
+    def open(self) -> None:
+        self.opens += 1
+        if self.script and self.script[0] == "fail-open":
+            self.script.pop(0)
+            raise CameraError("no camera")
+
+    def capture(self, timeout: float) -> Frame | None:
+        if not self.script:
+            import time
+
+            time.sleep(timeout)
+            return None
+        item = self.script.pop(0)
+        if item == "stall":
+            raise CameraStalled("stalled")
+        assert isinstance(item, Frame)
+        return item
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+class Notified:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def notify(self) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory()
+    yield f
+    f.reset()
+
+
+def frame(name: str, seq: int, at: float) -> Frame:
+    return Frame(image=load_grey(SAMPLE_FRAMES / name), seq=seq, monotonic=at)
+
+
+def make_loop(tmp_path: Path, camera: object, factory: MockFactory, notified: Notified) -> ScanLoop:
+    clock = StepClock(synced=True)
+    badges = BadgeList.from_file(KEY, SAMPLE_DOOR / "badges.txt")
+    settings = PolicySettings(mode=PolicyMode.ALLOWLIST, site="hq", door="main", max_payload_bytes=4096)
+    feedback = GpioFeedback(FeedbackConfig(), RelayConfig(pin=23, pulse_s=0.2), pin_factory=factory)
+
+    def open_journal() -> Journal:
+        return Journal(tmp_path / "j.db", device="door-1", site="hq", door="main", max_rows=1000, clock=clock)
+
+    return ScanLoop(camera, ZxingDecoder(), Debouncer(3.0), Policy(settings, [badges], clock, Pseudonymizer(KEY)),
+                    feedback, open_journal, notified, ScanSettings(capture_timeout_s=0.1, retry_min_s=0.05))
+
+
+def journal_rows(tmp_path: Path) -> list[dict[str, object]]:
+    clock = StepClock()
+    j = Journal(tmp_path / "j.db", device="door-1", site="hq", door="main", max_rows=1000, clock=clock)
+    try:
+        return j.rows()
+    finally:
+        j.close()
+
+
+def test_decisions_are_journaled_shown_and_notified(tmp_path: Path, factory: MockFactory) -> None:
+    script = [frame("002-staff-0001.png", 1, 10.0), frame("003-staff-0001-still.png", 2, 10.1),
+              frame("006-visitor-unknown.png", 3, 10.2), frame("000-empty.png", 4, 10.3)]
+    notified = Notified()
+    loop = make_loop(tmp_path, ScriptedCamera(script), factory, notified)
+    loop.start()
+    assert wait_for(lambda: loop.health.frames == 4, timeout=10)
+    loop.stop()
+    rows = [r for r in journal_rows(tmp_path) if r["kind"] == "entry"]
+    assert [(r["decision"], r["reason"]) for r in rows] == [("accept", "ok"), ("deny", "not_allowed")]
+    assert notified.count == 2 and loop.health.scans == 2
+    assert factory.pin(23).states[1].state is True  # the relay pulsed for the accept
+    loop.feedback.close()
+
+
+def test_camera_fault_is_alerted_once_and_recovers(tmp_path: Path, factory: MockFactory) -> None:
+    camera = ScriptedCamera(["stall", "fail-open", "fail-open", frame("000-empty.png", 1, 1.0)])
+    loop = make_loop(tmp_path, camera, factory, Notified())
+    loop.start()
+    assert wait_for(lambda: loop.health.frames == 1, timeout=10)
+    assert loop.health.camera == "ok"
+    loop.stop()
+    kinds = [r["kind"] for r in journal_rows(tmp_path)]
+    alerts = [r for r in journal_rows(tmp_path) if r["kind"] == "alert"]
+    assert kinds.count("alert") == 2, kinds  # camera_fault once (not per retry), then camera_recovered
+    assert camera.opens == 4 and camera.closes >= 3
+    assert len(alerts) == 2
+    loop.feedback.close()
+
+
+def test_a_frame_that_breaks_the_decoder_does_not_stop_the_loop(tmp_path: Path, factory: MockFactory) -> None:
+    import numpy as np
+
+    bad = Frame(image=np.zeros((0, 0), np.uint8), seq=1, monotonic=1.0)
+    script = [bad, frame("002-staff-0001.png", 2, 2.0)]
+    loop = make_loop(tmp_path, ScriptedCamera(script), factory, Notified())
+    loop.start()
+    assert wait_for(lambda: loop.health.scans == 1, timeout=10)
+    assert loop.health.errors == 1
+    loop.stop()
+    loop.feedback.close()
+
+
+def test_dir_camera_drives_the_loop_end_to_end(tmp_path: Path, factory: MockFactory) -> None:
+    loop = make_loop(tmp_path, DirCamera(SAMPLE_FRAMES, fps=0), factory, Notified())
+    loop.start()
+    assert wait_for(lambda: loop.health.frames == 14, timeout=20)
+    loop.stop()
+    rows = [r for r in journal_rows(tmp_path) if r["kind"] == "entry"]
+    assert [r["reason"] for r in rows] == ["ok", "not_allowed", "ok", "not_allowed", "ok"]
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
+    loop.feedback.close()
