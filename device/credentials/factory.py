@@ -1,0 +1,32 @@
+"""Build the ordered verifier list from the validated config.
+
+Order matters because the policy hands a payload to the first verifier whose
+``matches`` is true: the prefix-matched types (ES1:, HC1:, shc:/) first, then
+the CCCD shape test, and the badge list last because it matches everything.
+"""
+
+from __future__ import annotations
+
+from device.config_credentials import CredentialsConfig
+from device.credentials.badge import BadgeList
+from device.credentials.base import CredentialVerifier
+from device.credentials.cccd import CccdVerifier
+from device.credentials.eu_dcc import EuDccVerifier
+from device.credentials.shc import ShcVerifier
+from device.credentials.signed_pass import SignedPassVerifier
+
+
+def build_verifiers(cfg: CredentialsConfig, key_for_badges: bytes) -> list[CredentialVerifier]:
+    """Read each enabled type's trust material; raises ConfigError naming the key on bad files."""
+    verifiers: list[CredentialVerifier] = []
+    if cfg.signed_pass is not None:
+        verifiers.append(SignedPassVerifier.from_files(cfg.signed_pass.trusted_keys))
+    if cfg.eu_dcc is not None:
+        verifiers.append(EuDccVerifier.from_file(cfg.eu_dcc.trust_list, cfg.eu_dcc.rules))
+    if cfg.shc is not None:
+        verifiers.append(ShcVerifier.from_config(cfg.shc))
+    if cfg.cccd is not None and cfg.cccd.enabled:
+        verifiers.append(CccdVerifier())
+    if cfg.badge is not None:
+        verifiers.append(BadgeList.from_file(key_for_badges, cfg.badge.codes_file))
+    return verifiers
