@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
+import uuid
 from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 MOSQUITTO = os.environ.get("ENTRYSCAN_MOSQUITTO", "/usr/sbin/mosquitto")
 
@@ -56,6 +66,9 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
+        if os.geteuid() == 0:
+            # As root mosquitto drops to user "mosquitto", who cannot read a 0700 pytest tmp dir (acl_file).
+            lines.append("user root")
         if acl is not None:
             acl_path = workdir / "acl"
             acl_path.write_text(acl)
@@ -115,3 +128,66 @@ class Mosquitto:
             return self.log_path.read_text(errors="replace")[-4000:]
         except OSError:
             return ""
+
+
+class Listener:
+    """A paho test subscriber that records every message it receives.
+
+    ``session=True`` uses a persistent MQTT v5 session, so messages published
+    while it (or the broker, with persistence) was down are delivered later.
+    """
+
+    def __init__(self, url: str, topics: list[str], *, client_id: str | None = None,
+                 session: bool = False) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self._topics = topics
+        cid = client_id or f"listener-{uuid.uuid4().hex[:8]}"
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=paho.MQTTv5)
+        self.client.reconnect_delay_set(1, 1)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600 if session else 0
+        parts = urllib.parse.urlsplit(url)
+        self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, 30,
+                            clean_start=not session, properties=props)
+        self.client.loop_start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError("listener did not subscribe")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        client.subscribe([(t, 1) for t in self._topics])
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, rcs: Any, props: Any) -> None:
+        self._subscribed.set()
+
+    def _on_message(self, client: Any, userdata: Any, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def on(self, suffix: str) -> list[bytes]:
+        """Payloads received on topics ending with ``suffix``, in arrival order."""
+        with self._lock:
+            return [p for t, p, _ in self.messages if t.endswith(suffix)]
+
+    def json_on(self, suffix: str) -> list[dict[str, Any]]:
+        out = []
+        for payload in self.on(suffix):
+            try:
+                out.append(json.loads(payload))
+            except ValueError:
+                continue
+        return out
+
+    def event_ids(self) -> set[str]:
+        return {str(e["event_id"]) for e in self.json_on("/entry")}
+
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
