@@ -75,22 +75,30 @@ def test_broker_rejection_keeps_the_row(tmp_path: Path, mosquitto_factory: Mosqu
     acl = "topic readwrite entryscan/hq/door-1/status\ntopic readwrite entryscan/hq/door-1/state\n" \
           "topic readwrite entryscan/hq/door-1/alert\n"
     broker = mosquitto_factory(acl=acl)
+    alerts = Subscriber(broker.url, topic="entryscan/hq/door-1/alert", client_id="alert-watch")
     door = Door(tmp_path / "door", broker.url, frames_dir(tmp_path / "f", ["002-staff-0001.png"])).start()
     try:
         assert wait_for(lambda: any(r.get("attempts", 0) for r in rejected_rows(door)), timeout=30), door.output
+        assert wait_for(lambda: any(b"publish_rejected" in raw for _, raw, _ in alerts.raw), timeout=10)
     finally:
         door.stop()
+        alerts.close()
     rows = door.journal_rows()
-    assert len(rows) == 1 and rows[0]["decision"] == "accept"
+    assert len(rows) == 1 and rows[0]["decision"] == "accept"  # kept, not dropped
 
 
 def rejected_rows(door: Door) -> list[dict[str, object]]:
     import sqlite3
 
-    db = sqlite3.connect(door.workdir / "journal.db")
+    path = door.workdir / "journal.db"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     try:
         return [dict(r) for r in db.execute("SELECT * FROM outbox WHERE kind = 'entry'")]
+    except sqlite3.OperationalError:
+        return []
     finally:
         db.close()
 

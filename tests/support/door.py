@@ -93,9 +93,14 @@ class Door:
     def journal_rows(self) -> list[dict[str, Any]]:
         import sqlite3
 
-        db = sqlite3.connect(self.workdir / "journal.db")
+        path = self.workdir / "journal.db"
+        if not path.exists():
+            return []
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # never create it before the daemon does
         try:
             rows = db.execute("SELECT payload FROM outbox WHERE kind = 'entry' ORDER BY row_id").fetchall()
+        except sqlite3.OperationalError:  # schema not created yet
+            return []
         finally:
             db.close()
         return [json.loads(r[0]) for r in rows]
