@@ -36,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from device.feedback import ConsoleLights
     from device.sdnotify import SystemdNotifier
 
-    parts = build(cfg, simulate=args.simulate)
+    parts = build(cfg, simulate=args.simulate, on_event=print_decision if args.simulate else None)
     env = dict(os.environ)
     daemon = Daemon(parts, SystemdNotifier.from_environment(env), watchdog_interval(env))
     daemon.install_signal_handlers()
@@ -48,6 +48,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if lights:
             lights.stop()
+
+
+def print_decision(event: dict[str, object]) -> None:
+    """The simulated door's own line per scan (the collector prints what it received)."""
+    seq = event.get("seq", "unjournaled")
+    print(f"  [door] #{seq} {str(event['decision']).upper()} {event['reason']} ({event['credential_type']})",
+          flush=True)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
