@@ -104,10 +104,9 @@ class ScanLoop:
         while not self._stop.is_set():
             try:
                 self.camera.open()
-                self._camera_ok()
-                delay = self._settings.retry_min_s
                 self._capture_until_stopped()
             except CameraError as exc:
+                delay = self._settings.retry_min_s if self.health.camera == "ok" else delay
                 self._camera_fault(exc)
                 self.camera.close()
                 self._stop.wait(delay)
@@ -117,6 +116,8 @@ class ScanLoop:
         while not self._stop.is_set():
             frame = self.camera.capture(self._settings.capture_timeout_s)
             self.health.last_frame = time.monotonic()
+            if self.health.camera != "ok":
+                self._camera_ok()  # recovered only once it delivers again, not merely reopens
             if frame is None:
                 continue
             self.health.frames += 1
