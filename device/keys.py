@@ -19,6 +19,7 @@ def load_or_create_key(path: Path, key_name: str) -> bytes:
     pseudonym back into a linkable identifier.
     """
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _check_key(_read_private(path, key_name), path, key_name)
