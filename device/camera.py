@@ -111,7 +111,7 @@ class Picamera2Camera:
             cam.configure(self._configuration(cam))
             self._set_focus(cam)
             cam.start()
-        except Exception as exc:  # noqa: BLE001 - libcamera raises bare RuntimeErrors
+        except Exception as exc:
             raise CameraError(f"cannot start the camera: {exc}") from exc
         self._cam = cam
 
@@ -147,7 +147,7 @@ class Picamera2Camera:
             yuv = self._cam.capture_array("lores", wait=timeout)
         except TimeoutError as exc:
             raise CameraStalled(f"no frame within {timeout:.1f} s") from exc
-        except Exception as exc:  # noqa: BLE001 - libcamera errors have no common base
+        except Exception as exc:
             raise CameraError(f"capture failed: {exc}") from exc
         width, height = self._size
         self._seq += 1

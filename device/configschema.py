@@ -51,9 +51,9 @@ def coerce(hint: Any, value: object, key: str, base: Path) -> Any:
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return coerce(options[0], value, key, base)
     if origin is typing.Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            raise ConfigError(key, f"must be one of {', '.join(map(repr, allowed))} (got {value!r})")
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))} (got {value!r})")
         return value
     if origin is tuple:
         if not isinstance(value, list):

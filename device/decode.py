@@ -8,7 +8,8 @@ the largest single speed-up measured (performance-notes §1).
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+import os
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -88,18 +89,18 @@ def make_decoder(backend: Backend) -> ZxingDecoder | ZbarDecoder:
         return ZbarDecoder()
 
 
-def load_grey(path: str | Any) -> GreyImage:
+def load_grey(path: str | os.PathLike[str] | BinaryIO) -> GreyImage:
     """Read an image file as a grey uint8 array (the same plane the camera gives)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.load()
+        with Image.open(path) as opened:
+            opened.load()
+            img: Image.Image = opened
             # Transparent PNGs (the DCC test codes) get a white background, as on paper.
             if img.mode in ("RGBA", "LA", "P"):
-                img = img.convert("RGBA")
-                bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(bg, img)
+                rgba = img.convert("RGBA")
+                img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             return np.asarray(img.convert("L"), dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DecoderError(f"cannot read image {path}: {exc}") from exc

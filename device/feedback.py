@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from device.config import MAX_RELAY_PULSE_S, FeedbackConfig, RelayConfig
 from device.model import Decision
@@ -100,7 +100,7 @@ class GpioFeedback:
 class ConsoleLights:
     """Draws the mock pins on a terminal for ``--simulate``; redraws only on change."""
 
-    SYMBOLS = {"green": ("\033[32m●\033[0m", "○"), "red": ("\033[31m●\033[0m", "○"),
+    SYMBOLS: ClassVar[dict[str, tuple[str, str]]] = {"green": ("\033[32m●\033[0m", "○"), "red": ("\033[31m●\033[0m", "○"),
                "buzzer": ("♪", "·"), "relay": ("OPEN", "shut")}
 
     def __init__(self, feedback: GpioFeedback, out: TextIO = sys.stdout, period: float = 0.03) -> None:

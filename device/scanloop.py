@@ -126,7 +126,7 @@ class ScanLoop:
                 self.feedback.ready()
             try:
                 self.process(frame)
-            except Exception:  # noqa: BLE001 - one bad frame must not stop the door
+            except Exception:
                 self.health.errors += 1
                 log.exception("frame %d could not be processed", frame.seq)
 

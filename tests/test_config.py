@@ -84,7 +84,7 @@ def test_malformed_config_exits_78_with_one_clear_line(tmp_path: Path, content: 
     path = tmp_path / "config.toml"
     path.write_bytes(content.encode("latin-1"))
     out = subprocess.run([sys.executable, "-m", "device.cli", "run", "--config", str(path)],
-                         capture_output=True, text=True, timeout=60)
+                         check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 78
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("entryscan: config error: ")
@@ -93,5 +93,5 @@ def test_malformed_config_exits_78_with_one_clear_line(tmp_path: Path, content: 
 
 def test_missing_config_file_exits_78(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "device.cli", "run", "--config", str(tmp_path / "nope.toml")],
-                         capture_output=True, text=True, timeout=60)
+                         check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 78 and "config file not found" in out.stderr

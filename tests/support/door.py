@@ -119,8 +119,8 @@ class Subscriber:
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda c, u, mid, rc, p: self._subscribed.set()
-        from paho.mqtt.properties import Properties
         from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
 
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600

@@ -14,14 +14,14 @@ import threading
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 
 class FakePicamera2:
-    instances: list[FakePicamera2] = []
-    frames: list[np.ndarray] = []
+    instances: ClassVar[list[FakePicamera2]] = []
+    frames: ClassVar[list[np.ndarray]] = []
     fail_start = False
 
     def __init__(self, camera_num: int = 0) -> None:
