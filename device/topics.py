@@ -1,0 +1,69 @@
+"""MQTT topic names (the contract in ARCHITECTURE.md), built in one place.
+
+Ids are validated by the config (``[a-z0-9][a-z0-9_-]{0,62}``) and the prefix
+holds no wildcards, so no topic can vary with anything read from a QR code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    site: str
+    device: str
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.site}/{self.device}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def entry(self) -> str:
+        return f"{self.base}/entry"
+
+    @property
+    def alert(self) -> str:
+        return f"{self.base}/alert"
+
+    def cmd(self, verb: str) -> str:
+        return f"{self.base}/cmd/{verb}"
+
+    def cmd_result(self, verb: str) -> str:
+        return f"{self.base}/cmd/{verb}/result"
+
+    @property
+    def cmd_filter(self) -> str:
+        return f"{self.base}/cmd/+"
+
+    def site_list(self, name: str) -> str:
+        return f"{self.prefix}/{self.site}/lists/{name}"
+
+    @property
+    def discovery(self) -> str:
+        """Home Assistant device-based discovery config topic."""
+        return f"{self.discovery_prefix}/device/{self.device}/config"
+
+    @property
+    def ha_status(self) -> str:
+        """Home Assistant's birth/will topic (``online`` after an HA restart)."""
+        return f"{self.discovery_prefix}/status"
+
+    def for_kind(self, kind: str) -> str:
+        """The topic an outbox row of ``kind`` ('entry' | 'alert') goes to."""
+        return self.entry if kind == "entry" else self.alert
+
+
+def collector_filters(prefix: str) -> list[str]:
+    """Subscriptions of a collector for every device under ``prefix``."""
+    return [f"{prefix}/+/+/{leaf}" for leaf in ("entry", "alert", "status")]
