@@ -143,10 +143,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _register_extensions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    try:
-        from device.issuer_cli import register
-    except ImportError:
-        return
+    from device.issuer_cli import register
+
     register(sub)
 
 
