@@ -105,7 +105,9 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="entryscan", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="entryscan", description="entryscan: QR entry scanner firmware and field tools.",
+        epilog="Exit status: 0 job done (a deny is a job done), 2 usage error, 78 bad config, 70 other failure.")
     parser.add_argument("--version", action="version", version=f"entryscan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
