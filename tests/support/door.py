@@ -12,10 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from tests.paths import SAMPLE_DOOR, SAMPLE_FRAMES
+from tests.support.mosquitto import Listener
 
 CONFIG = """\
 [device]
@@ -106,42 +104,19 @@ class Door:
         return [json.loads(r[0]) for r in rows]
 
 
-class Subscriber:
+class Subscriber(Listener):
     """A collector-side test client: persistent MQTT v5 session, QoS 1, every receipt kept."""
 
     def __init__(self, url: str, topic: str = "entryscan/+/+/entry", client_id: str = "test-collector") -> None:
-        host, port = url.removeprefix("mqtt://").split(":")
-        self.messages: list[dict[str, Any]] = []
-        self.raw: list[tuple[str, bytes, bool]] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.on_subscribe = lambda c, u, mid, rc, p: self._subscribed.set()
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
+        super().__init__(url, [topic], client_id=client_id, session=True)
 
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        self.client.connect(host, int(port), clean_start=False, properties=props)
-        self.client.loop_start()
-        if not self._subscribed.wait(10):
-            raise TimeoutError("subscriber did not subscribe")
-
-    def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.raw.append((msg.topic, msg.payload, msg.retain))
-            if msg.topic.endswith("/entry"):
-                self.messages.append(json.loads(msg.payload))
-
-    def entries(self) -> list[dict[str, Any]]:
+    @property
+    def raw(self) -> list[tuple[str, bytes, bool]]:
         with self._lock:
             return list(self.messages)
 
+    def entries(self) -> list[dict[str, Any]]:
+        return self.json_on("/entry")
+
     def unique_by_event_id(self) -> dict[str, dict[str, Any]]:
         return {e["event_id"]: e for e in self.entries()}
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
