@@ -9,7 +9,7 @@ from device.journal import Journal
 from device.mqtt import MqttPublisher
 from tests.conftest import MosquittoFactory
 from tests.support import StepClock, wait_for
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.mosquitto import free_port
 from tests.support.pki import ScratchCA
 
 FIELDS: dict[str, object] = {"decision": "accept", "reason": "ok", "credential_type": "badge",
@@ -18,14 +18,15 @@ FIELDS: dict[str, object] = {"decision": "accept", "reason": "ok", "credential_t
 ACL = "pattern readwrite entryscan/hq/%u/#\npattern read homeassistant/status\ntopic read entryscan/#\n"
 
 
-def tls_broker(factory: MosquittoFactory, ca: ScratchCA, tmp_path: Path) -> tuple[Mosquitto, int]:
+def tls_broker(factory: MosquittoFactory, ca: ScratchCA) -> int:
     server = ca.issue("broker", server=True, hosts=("localhost", "127.0.0.1"))
     port = free_port()
     extra = "\n".join([
         f"listener {port} 127.0.0.1", f"cafile {ca.path}", f"certfile {server.cert}", f"keyfile {server.key}",
         "require_certificate true", "use_identity_as_username true", "tls_version tlsv1.2",
     ])
-    return factory(acl=ACL, extra_conf=extra), port
+    factory(acl=ACL, extra_conf=extra)
+    return port
 
 
 def publisher(tmp_path: Path, device: str, url: str, ca_file: Path, cert: Path, key: Path) -> tuple[MqttPublisher, Journal]:
@@ -40,7 +41,7 @@ def publisher(tmp_path: Path, device: str, url: str, ca_file: Path, cert: Path, 
 
 def test_device_certificate_delivers_over_tls(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
     ca = ScratchCA(tmp_path / "pki")
-    broker, port = tls_broker(mosquitto_factory, ca, tmp_path)
+    port = tls_broker(mosquitto_factory, ca)
     device = ca.issue("door-1", server=False)
     pub, journal = publisher(tmp_path, "door-1", f"mqtts://localhost:{port}", ca.path, device.cert, device.key)
     journal.record_entry(FIELDS)
@@ -54,7 +55,7 @@ def test_device_certificate_delivers_over_tls(tmp_path: Path, mosquitto_factory:
 
 def test_wrong_ca_or_hostname_refuses_to_connect(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
     ca = ScratchCA(tmp_path / "pki")
-    broker, port = tls_broker(mosquitto_factory, ca, tmp_path)
+    port = tls_broker(mosquitto_factory, ca)
     device = ca.issue("door-1", server=False)
     impostor_ca = ScratchCA(tmp_path / "other", name="someone else")
     for host, trusted in (("localhost", impostor_ca.path), ("127.0.0.2", ca.path)):
@@ -71,7 +72,7 @@ def test_wrong_ca_or_hostname_refuses_to_connect(tmp_path: Path, mosquitto_facto
 
 def test_one_device_cannot_publish_as_another(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
     ca = ScratchCA(tmp_path / "pki")
-    broker, port = tls_broker(mosquitto_factory, ca, tmp_path)
+    port = tls_broker(mosquitto_factory, ca)
     door2 = ca.issue("door-2", server=False)
     # door-2's certificate, configured as door-1: the broker's ACL (0x87) must refuse its entries.
     pub, journal = publisher(tmp_path, "door-1", f"mqtts://localhost:{port}", ca.path, door2.cert, door2.key)
