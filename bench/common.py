@@ -40,7 +40,7 @@ class Mode:
         return quick if self.quick else full
 
 
-def emit(bench: str, metric: str, value: float | int | str | None, unit: str, **extra: Any) -> None:
+def emit(bench: str, metric: str, value: float | str | None, unit: str, **extra: Any) -> None:
     """One result line; ``extra`` carries labels (case, method, ...), never other results."""
     if isinstance(value, float):
         value = round(value, 4)

@@ -39,8 +39,11 @@ Found = Callable[[Any], list[bytes]]
 
 def peers() -> dict[str, Found]:
     def zx(fast: bool) -> Found:
-        kw = {"try_rotate": False, "try_downscale": False, "try_invert": False} if fast else {}
-        return lambda yuv: [bytes(r.bytes) for r in zxingcpp.read_barcodes(yuv[:H, :W], formats=QR, **kw)]
+        read: Any = zxingcpp.read_barcodes  # the stubs type formats= too narrowly for BarcodeFormat
+        kw: dict[str, Any] = {"formats": QR}
+        if fast:
+            kw.update(try_rotate=False, try_downscale=False, try_invert=False)
+        return lambda yuv: [bytes(r.bytes) for r in read(yuv[:H, :W], **kw)]
 
     def zbar(yuv: Any) -> list[bytes]:
         plane = yuv[:H, :W]
