@@ -1,0 +1,104 @@
+"""journal: events/s through journal commit -> publish -> PUBACK -> delete, and a backlog drain.
+
+Real pieces: device.journal.Journal (WAL, synchronous=FULL) on this disk and device.mqtt.MqttPublisher
+(its own delivery thread, QoS 1, MQTT v5) against a private mosquitto on 127.0.0.1.
+* ``burst``: N entries recorded back to back from this thread (each one its own commit, then
+  ``notify()``, as the scan thread does); the rate is N / time until the journal is empty again,
+  i.e. every entry committed, published, PUBACKed and deleted by the publisher.
+* ``drain``: a backlog recorded while the publisher is stopped (broker unreachable), then the time
+  from ``start()`` until the journal is empty. Deleting after PUBACK is the publisher's job; here it
+  is only measured.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Mode, door_config, emit, mosquitto
+from device.clock import SystemClock
+from device.config import Config, load_config
+from device.journal import Journal
+from device.mqtt import MqttPublisher
+
+POLL_S = 0.01
+MAX_ROWS = 200_000  # above the 50k backlog; the shipped default is 100k
+FIELDS: dict[str, object] = {"decision": "accept", "reason": "ok", "credential_type": "badge",
+                             "subject": "5f0c3e9a1b2d4c6e8f7a9b0c1d2e3f40", "policy_version": "1",
+                             "clock_synced": True}
+
+
+def publisher(cfg: Config, path: Path) -> MqttPublisher:
+    return MqttPublisher(cfg.mqtt, device=cfg.device.id, site=cfg.device.site, door=cfg.device.door,
+                         journal_path=path, max_rows=MAX_ROWS, clock=SystemClock(),
+                         state_provider=lambda: {"bench": True}, firmware="bench")
+
+
+def open_journal(cfg: Config, path: Path) -> Journal:
+    return Journal(path, device=cfg.device.id, site=cfg.device.site, door=cfg.device.door,
+                   max_rows=MAX_ROWS, clock=SystemClock())
+
+
+def wait_empty(journal: Journal, timeout: float) -> float:
+    end = time.monotonic() + timeout
+    while journal.backlog() > 0:
+        if time.monotonic() > end:
+            raise RuntimeError(f"journal not drained within {timeout:.0f} s ({journal.backlog()} rows left)")
+        time.sleep(POLL_S)
+    return time.monotonic()
+
+
+def wait_connected(pub: MqttPublisher, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not pub.connected:
+        if time.monotonic() > end:
+            raise RuntimeError("publisher did not connect")
+        time.sleep(POLL_S)
+
+
+def burst(cfg: Config, work: Path, n: int) -> None:
+    path = work / "burst" / "journal.db"
+    journal = open_journal(cfg, path)
+    pub = publisher(cfg, path)
+    pub.start()
+    try:
+        wait_connected(pub)
+        wait_empty(journal, 10)  # the status/state/discovery rows of the connect
+        t0 = time.monotonic()
+        for _ in range(n):
+            journal.record_entry(FIELDS)
+            pub.notify()
+        t_recorded = time.monotonic()
+        t_end = wait_empty(journal, 300)
+    finally:
+        pub.stop()
+        journal.close()
+    emit("journal", "burst_events_per_s", n / (t_end - t0), "events/s", n=n)
+    emit("journal", "burst_commit_only_per_s", n / (t_recorded - t0), "events/s", n=n)
+
+
+def drain(cfg: Config, work: Path, n: int) -> None:
+    path = work / "drain" / "journal.db"
+    journal = open_journal(cfg, path)
+    for _ in range(n):
+        journal.record_entry(FIELDS)
+    pub = publisher(cfg, path)
+    t0 = time.monotonic()
+    pub.start()
+    try:
+        t_end = wait_empty(journal, 600)
+    finally:
+        pub.stop()
+        journal.close()
+    emit("journal", "drain_s", t_end - t0, "s", backlog=n)
+    emit("journal", "drain_rows_per_s", n / (t_end - t0), "rows/s", backlog=n)
+
+
+def main(mode: Mode) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp_name:
+        tmp = Path(tmp_name)
+        with mosquitto(tmp / "broker") as url:
+            cfg = load_config(door_config(tmp, url, tmp / "frames", 0))
+            burst(cfg, tmp, mode.pick(500, 5_000))
+            drain(cfg, tmp, mode.pick(2_000, 50_000))
