@@ -39,8 +39,10 @@ def decision_json(decision: Decision) -> dict[str, object]:
 
 def check_payloads(config_path: Path, at: str | None, text: str | None, image: str | None, backend: str) -> int:
     from device.builder import make_policy
+    from device.wipe import ensure_provisioned
 
     cfg = load_config(config_path)
+    ensure_provisioned(cfg)
     clock: Clock = FixedClock(parse_instant(at)) if at else SystemClock()
     key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
     policy = make_policy(cfg, clock, key)
@@ -53,7 +55,8 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
                               "detail": "no QR code found in the image"}))
             return 0
     for payload in payloads:
-        print(json.dumps(decision_json(policy.decide(payload))))
+        # A dry run: a one-time pass is not consumed, no passage is recorded.
+        print(json.dumps(decision_json(policy.decide(payload, commit=False))))
     return 0
 
 

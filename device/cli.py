@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from device import __version__
-from device.errors import ConfigError, DecoderError, EntryscanError
+from device.errors import ConfigError, DecoderError, EntryscanError, NotProvisioned
 
 EX_USAGE = 2
 EX_CONFIG = 78
@@ -146,8 +146,10 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _register_extensions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from device.issuer_cli import register
+    from device.provision_cli import register as register_provisioning
 
     register(sub)
+    register_provisioning(sub)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -166,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         print(f"entryscan: config error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except NotProvisioned as exc:  # wiped: one line, and the same status as a missing config
+        print(f"entryscan: {exc}", file=sys.stderr)
         return EX_CONFIG
     except EntryscanError as exc:
         print(f"entryscan: {exc}", file=sys.stderr)

@@ -38,8 +38,14 @@ def _check_id(value: str, key: str) -> None:
 
 
 class PolicyMode(enum.StrEnum):
-    ALLOWLIST = "allowlist"
-    OPEN = "open"
+    """Which credential types a door admits (device.policy.ADMITTED has the exact sets)."""
+
+    ALLOWLIST = "allowlist"  # badges
+    CREDENTIALS = "credentials"  # signed types: signed_pass, eu_dcc, shc
+    HEALTH_PASS = "health-pass"  # a valid EU DCC or SMART Health Card
+    VISITORS = "visitors"  # CCCD identity capture (see [policy] visitors) plus signed passes
+    OPEN = "open"  # log only: everything readable is accepted
+    LOCKDOWN = "lockdown"  # only signed passes with role "admin"
 
 
 @dataclass(frozen=True)
@@ -131,8 +137,37 @@ class RelayConfig:
 
 @dataclass(frozen=True)
 class PolicyConfig:
+    """``visitors``: where CCCD is accepted ("registered" = on credentials.cccd.registered_file,
+    "log" = any well-formed card). ``direction``/``passback_window_s``: local anti-passback."""
+
     mode: PolicyMode = PolicyMode.ALLOWLIST
     require_synced_clock: bool = True
+    visitors: Literal["none", "registered", "log"] = "none"
+    direction: Literal["none", "in", "out"] = "none"
+    passback_window_s: float = 3600.0
+
+    def check(self, where: str) -> None:
+        _require(self.mode is not PolicyMode.VISITORS or self.visitors != "none", f"{where}.visitors",
+                 "must be 'registered' or 'log' when mode = 'visitors'")
+        _require(1 <= self.passback_window_s <= 30 * 24 * 3600, f"{where}.passback_window_s",
+                 "must be 1..2592000 seconds")
+
+
+@dataclass(frozen=True)
+class ListsConfig:
+    """Signed revocation/allow lists (device.lists). ``trusted_keys``: PEM public keys of list signers."""
+
+    trusted_keys: tuple[Path, ...]
+    max_age_s: float = 7 * 24 * 3600.0
+    on_stale: Literal["closed", "open"] = "closed"
+    expected: tuple[str, ...] = ()
+    path: Path | None = None
+
+    def check(self, where: str) -> None:
+        _require(bool(self.trusted_keys), f"{where}.trusted_keys", "must name at least one public key file")
+        _require(60 <= self.max_age_s <= 365 * 24 * 3600, f"{where}.max_age_s", "must be 60..31536000 seconds")
+        for i, name in enumerate(self.expected):
+            _check_id(name, f"{where}.expected[{i}]")
 
 
 @dataclass(frozen=True)
@@ -209,8 +244,10 @@ class JournalConfig:
 class PrivacyConfig:
     subject_key_file: Path | None = None
     share: tuple[str, ...] = ()
+    retention_days: int = 30
 
     def check(self, where: str) -> None:
+        _require(1 <= self.retention_days <= 3650, f"{where}.retention_days", "must be 1..3650")
         allowed = {"name", "birth_date", "id_number", "raw_payload"}
         for i, name in enumerate(self.share):
             _require(name in allowed, f"{where}.share[{i}]", f"must be one of {sorted(allowed)} (got {name!r})")
@@ -228,6 +265,7 @@ class Config:
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    lists: ListsConfig | None = None
 
     def check(self, where: str) -> None:
         if self.policy.mode is PolicyMode.ALLOWLIST:

@@ -67,9 +67,14 @@ class ShcConfig:
 
 @dataclass(frozen=True)
 class CccdConfig:
-    """Vietnamese citizen ID QR codes: identity capture for visitor registration, not proof."""
+    """Vietnamese citizen ID QR codes: identity capture for visitor registration, not proof.
+
+    ``registered_file``: 12-digit ID numbers of registered visitors, one per line (kept only as
+    keyed hashes in memory); required when ``[policy] visitors = "registered"``.
+    """
 
     enabled: bool = True
+    registered_file: Path | None = None
 
 
 @dataclass(frozen=True)

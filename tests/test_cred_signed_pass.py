@@ -120,7 +120,7 @@ def test_bad_scope_ids_are_malformed() -> None:
 
 
 def _policy(key: cose.PrivateKey, clock: StepClock) -> Policy:
-    settings = PolicySettings(mode=PolicyMode.ALLOWLIST, site="hq", door="main", max_payload_bytes=4096)
+    settings = PolicySettings(mode=PolicyMode.CREDENTIALS, site="hq", door="main", max_payload_bytes=4096)
     return Policy(settings, [signed_pass.SignedPassVerifier([key.public_key()])], clock, Pseudonymizer(b"k" * 32))
 
 

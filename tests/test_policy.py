@@ -48,7 +48,7 @@ def test_oversized_payload_is_denied_too_large() -> None:
 
 
 class Exploding:
-    type = "boom"
+    type = "signed_pass"
 
     def matches(self, payload: bytes) -> bool:
         return payload.startswith(b"BOOM")
@@ -58,7 +58,7 @@ class Exploding:
 
 
 class TimeBound:
-    type = "timed"
+    type = "signed_pass"
 
     def __init__(self, nbf: dt.datetime | None, exp: dt.datetime | None, sites: tuple[str, ...] = ()) -> None:
         self.nbf, self.exp, self.sites = nbf, exp, sites
@@ -71,8 +71,8 @@ class TimeBound:
 
 
 def test_a_verifier_bug_is_a_malformed_deny_not_a_crash() -> None:
-    d = policy(PolicyMode.ALLOWLIST, Exploding()).decide(b"BOOM!")
-    assert d.verdict is Verdict.DENY and d.reason is Reason.MALFORMED and d.credential.type == "boom"
+    d = policy(PolicyMode.CREDENTIALS, Exploding()).decide(b"BOOM!")
+    assert d.verdict is Verdict.DENY and d.reason is Reason.MALFORMED and d.credential.type == "signed_pass"
 
 
 def test_time_scope_and_clock_rules() -> None:
@@ -86,11 +86,11 @@ def test_time_scope_and_clock_rules() -> None:
         (TimeBound(None, None, sites=("branch",)), True, Reason.WRONG_SITE),
     ]
     for verifier, synced, expected in cases:
-        assert policy(PolicyMode.ALLOWLIST, verifier, synced=synced).decide(b"T:x").reason is expected
+        assert policy(PolicyMode.CREDENTIALS, verifier, synced=synced).decide(b"T:x").reason is expected
 
 
 def test_require_synced_clock_false_allows_time_bound_on_unsynced_clock() -> None:
     hour = dt.timedelta(hours=1)
-    p = policy(PolicyMode.ALLOWLIST, TimeBound(NOW - hour, NOW + hour), synced=False, require_sync=False)
+    p = policy(PolicyMode.CREDENTIALS, TimeBound(NOW - hour, NOW + hour), synced=False, require_sync=False)
     d = p.decide(b"T:x")
     assert d.reason is Reason.OK and d.clock_synced is False

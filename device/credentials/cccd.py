@@ -14,11 +14,15 @@ appear only in ``summary.details``; the subject is a keyed pseudonym of the ID.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
+from collections.abc import Iterable
+from pathlib import Path
 
 from device.credentials.base import Verified, VerifyContext
 from device.credentials.textcheck import clean_text
-from device.errors import CredentialError
+from device.errors import ConfigError, CredentialError
 from device.model import CredentialSummary, Reason
 
 MAX_TEXT = 1024
@@ -72,8 +76,44 @@ def parse(payload: bytes) -> dict[str, str]:
             "sex": sex, "address": address.strip(), "issue": issue.isoformat()}
 
 
+def parse_registered_lines(lines: Iterable[str], origin: str) -> list[str]:
+    """Registered visitor IDs: one 12-digit number per line; blank lines and ``#`` comments skipped."""
+    ids = []
+    for number, line in enumerate(lines, 1):
+        value = line.strip()
+        if not value or value.startswith("#"):
+            continue
+        if not _ID.fullmatch(value):
+            raise ConfigError("credentials.cccd.registered_file", f"{origin}:{number}: not a 12-digit ID number")
+        ids.append(value)
+    return ids
+
+
 class CccdVerifier:
+    """``registered``: ID numbers of registered visitors, kept only as keyed hashes (like badges).
+
+    ``verify`` reports ``extra["registered"]`` (None when no list is configured); whether an
+    unregistered visitor may enter is the policy's decision (``[policy] visitors``).
+    """
+
     type = "cccd"
+
+    def __init__(self, registered: Iterable[str] | None = None, key: bytes = b"") -> None:
+        self._key = key
+        self._registered = None if registered is None else frozenset(self._hash(i) for i in registered)
+
+    @classmethod
+    def from_file(cls, key: bytes, path: Path) -> CccdVerifier:
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise ConfigError("credentials.cccd.registered_file", f"{path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("credentials.cccd.registered_file", f"cannot read {path}: {exc}") from None
+        return cls(parse_registered_lines(text.splitlines(), str(path)), key)
+
+    def _hash(self, id_number: str) -> bytes:
+        return hmac.new(self._key, b"cccd\x00" + id_number.encode("ascii"), hashlib.sha256).digest()
 
     def matches(self, payload: bytes) -> bool:
         # Claim anything shaped like 6-7 pipe-separated fields, so a damaged
@@ -94,5 +134,6 @@ class CccdVerifier:
         return Verified(
             summary=CredentialSummary(type=self.type, subject=ctx.pseudonymize(self.type, fields["id"]),
                                       details=details),
-            extra={"proof": False, "issued": fields["issue"]},
+            extra={"proof": False, "issued": fields["issue"],
+                   "registered": None if self._registered is None else self._hash(fields["id"]) in self._registered},
         )

@@ -26,7 +26,8 @@ def build_verifiers(cfg: CredentialsConfig, key_for_badges: bytes) -> list[Crede
     if cfg.shc is not None:
         verifiers.append(ShcVerifier.from_config(cfg.shc))
     if cfg.cccd is not None and cfg.cccd.enabled:
-        verifiers.append(CccdVerifier())
+        registered = cfg.cccd.registered_file
+        verifiers.append(CccdVerifier() if registered is None else CccdVerifier.from_file(key_for_badges, registered))
     if cfg.badge is not None:
         verifiers.append(BadgeList.from_file(key_for_badges, cfg.badge.codes_file))
     return verifiers

@@ -1,0 +1,459 @@
+"""Signed, versioned revocation and allow lists, stored on the device.
+
+Lists arrive as retained MQTT messages on ``<prefix>/<site>/lists/<name>``
+(untrusted bytes) and are handed to :meth:`ListStore.apply`, which never raises.
+
+Document format (``LIST_FORMAT`` 1): a tagged COSE_Sign1 (RFC 9052), signed
+with EdDSA (Ed25519) or ES256 (P-256) by a key in ``[lists] trusted_keys``.
+The protected header carries ``alg`` and ``kid`` = the first 8 bytes of SHA-256
+over the signer's DER public key (the same key id as signed passes). The
+payload is a CBOR map with text keys:
+
+    "format"   1
+    "name"     list name, must equal the topic's last level ([a-z0-9][a-z0-9_-]{0,62})
+    "kind"     "revoke" (listed credentials are denied ``revoked``) or
+               "allow"  (only listed credentials may enter; others ``not_allowed``)
+    "version"  integer >= 1; a device refuses any version lower than the one it holds
+    "iat"      issue time, integer seconds since the epoch; the list's age counts from it
+    "sites"    optional list of site ids the list is for (empty/absent = every site)
+    "types"    optional list of credential types it applies to (empty/absent = all)
+    "entries"  list of "token:<hex>" | "subject:<hex>" | "kid:<hex>" (lowercase hex, 8..128 digits)
+
+Entries match what the policy knows about a verified credential: ``token`` is
+``summary.token_id`` (a signed pass's cti in hex; for DCC/SHC the keyed
+pseudonym of the certificate id / revocation id), ``subject`` is the keyed
+subject pseudonym that events carry, ``kid`` an issuer key id (signed passes).
+
+Rules: a lower version, the same version with other content, a bad signature,
+an unknown signer, a wrong name or site, or an unparsable document is refused
+and returned with an alert (rate-limited per list and reason, so a hostile
+publisher cannot flood the journal). The same document again (a retained
+message re-delivered after every reconnect) is ``unchanged`` and silent. A list
+older than ``max_age_s`` (or an ``expected`` list never received) is stale:
+the caller gets a ``list_stale`` alert from :meth:`ListStore.poll_alerts`, and
+with ``on_stale = "closed"`` credentials of the types it covers are denied.
+
+The store is one SQLite file (WAL, synchronous=FULL, 0600) holding the newest
+accepted document per name; documents are re-verified when the store opens.
+One connection serves every thread behind a lock; ``check`` reads only memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cbor2
+
+from device.credentials import cose
+from device.credentials.base import Verified
+from device.credentials.cbor_guard import scan as cbor_scan
+from device.credentials.signed_pass import key_id
+from device.errors import CredentialError, JournalError
+from device.model import Reason
+
+log = logging.getLogger(__name__)
+
+LIST_FORMAT = 1
+MAX_DOC_BYTES = 3 * 1024 * 1024
+MAX_ENTRIES = 50_000
+MAX_VERSION = 2**62
+ALLOWED_ALGS = (cose.EDDSA, cose.ES256)
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+ENTRY = re.compile(r"(token|subject|kid):[0-9a-f]{8,128}")
+ALERT_INTERVAL_S = 60.0
+# A stale list with on_stale = "closed" denies with this code (no dedicated code exists yet).
+STALE_REASON = Reason.RULE_FAILED
+
+Kind = Literal["revoke", "allow"]
+Status = Literal["applied", "unchanged", "refused"]
+
+
+class ListError(Exception):
+    """A list document was refused; ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class ListDocument:
+    name: str
+    kind: Kind
+    version: int
+    issued_at: int
+    entries: frozenset[str]
+    sites: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    kid: str = ""
+    digest: str = ""
+
+    def applies_to(self, credential_type: str) -> bool:
+        return not self.types or credential_type in self.types
+
+
+@dataclass(frozen=True, slots=True)
+class ListAlert:
+    """For the caller to journal: ``journal.record_alert(alert.kind, alert.detail)``."""
+
+    kind: str
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class ListUpdate:
+    name: str
+    status: Status
+    reason: str
+    version: int | None = None
+    alerts: tuple[ListAlert, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.status != "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class StaleList:
+    name: str
+    age_s: float | None  # None: an expected list that never arrived
+    types: tuple[str, ...] = ()
+
+
+# -- the document --------------------------------------------------------------------------------
+
+
+def encode_document(
+    *, name: str, kind: Kind, version: int, issued_at: int, entries: Iterable[str],
+    sites: Sequence[str] = (), types: Sequence[str] = (),
+) -> bytes:
+    """The CBOR payload (unsigned); validated with the same rules the device applies."""
+    body: dict[str, Any] = {"format": LIST_FORMAT, "name": name, "kind": kind, "version": version,
+                            "iat": issued_at, "entries": sorted(set(entries))}
+    if sites:
+        body["sites"] = list(sites)
+    if types:
+        body["types"] = list(types)
+    payload = cbor2.dumps(body, canonical=True)
+    _parse_body(payload)  # raises ListError on anything a device would refuse
+    return payload
+
+
+def sign_document(payload: bytes, key: cose.PrivateKey) -> bytes:
+    """Wrap a payload from :func:`encode_document` in a COSE_Sign1 signed by ``key``."""
+    signed = cose.sign(payload, key, key_id(key.public_key()))
+    if len(signed) > MAX_DOC_BYTES:
+        raise ListError("too_large", f"signed list is {len(signed)} bytes; devices accept {MAX_DOC_BYTES}")
+    return signed
+
+
+def parse_document(data: bytes, keys: Mapping[bytes, cose.PublicKey]) -> ListDocument:
+    """Authenticate and parse one signed list; raises ListError only."""
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise ListError("empty", "no document")
+    if len(data) > MAX_DOC_BYTES:
+        raise ListError("too_large", f"{len(data)} bytes > {MAX_DOC_BYTES}")
+    data = bytes(data)
+    try:
+        msg = cose.decode_sign1(data)
+        key = keys.get(msg.kid or b"")
+        if key is None:
+            raise ListError("unknown_key", "kid is not a trusted list signer")
+        cose.verify(msg, key, ALLOWED_ALGS)
+    except CredentialError as exc:
+        raise ListError("bad_signature" if exc.reason == Reason.BAD_SIGNATURE else "malformed", exc.detail) from None
+    doc = _parse_body(msg.payload)
+    return ListDocument(doc.name, doc.kind, doc.version, doc.issued_at, doc.entries, doc.sites, doc.types,
+                        kid=(msg.kid or b"").hex(), digest=hashlib.sha256(data).hexdigest())
+
+
+def _parse_body(payload: bytes) -> ListDocument:
+    try:
+        cbor_scan(payload, max_depth=4, max_items=MAX_ENTRIES + 64, tags=())
+        body = cbor2.loads(payload)
+    except CredentialError as exc:
+        raise ListError("too_large" if exc.reason == Reason.TOO_LARGE else "malformed", exc.detail) from None
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise ListError("malformed", f"CBOR does not decode: {type(exc).__name__}") from None
+    if not isinstance(body, dict):
+        raise ListError("malformed", "payload is not a map")
+    known = {"format", "name", "kind", "version", "iat", "sites", "types", "entries"}
+    if any(k not in known for k in body):
+        raise ListError("malformed", "payload has unknown keys")
+    if _int(body.get("format")) != LIST_FORMAT:
+        raise ListError("malformed", f"format must be {LIST_FORMAT}")
+    name = body.get("name")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ListError("malformed", "name must match [a-z0-9][a-z0-9_-]{0,62}")
+    kind = body.get("kind")
+    if kind not in ("revoke", "allow"):
+        raise ListError("malformed", "kind must be 'revoke' or 'allow'")
+    version = _int(body.get("version"))
+    if version is None or not 1 <= version < MAX_VERSION:
+        raise ListError("malformed", "version must be an integer >= 1")
+    issued = _int(body.get("iat"))
+    if issued is None or not 0 <= issued < 2**40:
+        raise ListError("malformed", "iat must be epoch seconds")
+    entries = body.get("entries")
+    if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+        raise ListError("malformed" if not isinstance(entries, list) else "too_large", "entries")
+    if not all(isinstance(e, str) and ENTRY.fullmatch(e) for e in entries):
+        raise ListError("malformed", "entries must be token:/subject:/kid: followed by lowercase hex")
+    return ListDocument(name, kind, version, issued, frozenset(entries),
+                        _ids(body.get("sites", []), "sites"), _ids(body.get("types", []), "types"))
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _ids(value: object, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > 256 or not all(
+            isinstance(v, str) and NAME.fullmatch(v) for v in value):
+        raise ListError("malformed", f"{what} must be a list of ids")
+    return tuple(value)
+
+
+def identifiers(verified: Verified) -> frozenset[str]:
+    """The list entries that would match this credential."""
+    ids = set()
+    summary = verified.summary
+    if summary.token_id:
+        ids.add(f"token:{summary.token_id.lower()}")
+    if summary.subject:
+        ids.add(f"subject:{summary.subject.lower()}")
+    kid = verified.extra.get("kid")
+    if isinstance(kid, str) and kid:
+        ids.add(f"kid:{kid.lower()}")
+    return frozenset(ids)
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lists (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    document BLOB NOT NULL
+);
+"""
+
+
+@dataclass
+class _State:
+    docs: dict[str, ListDocument] = field(default_factory=dict)
+    floors: dict[str, tuple[int, str]] = field(default_factory=dict)  # name -> (version, digest)
+
+
+class ListStore:
+    """The device's lists. Thread-safe: ``apply`` (MQTT thread), ``check`` (scan thread)."""
+
+    def __init__(
+        self,
+        path: Path,
+        trusted_keys: Iterable[cose.PublicKey],
+        *,
+        site: str,
+        now: Callable[[], dt.datetime],
+        max_age_s: float = 7 * 24 * 3600.0,
+        on_stale: Literal["closed", "open"] = "closed",
+        expected: Sequence[str] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self._keys = {key_id(k): k for k in trusted_keys}
+        self._site = site
+        self._now = now
+        self._max_age_s = max_age_s
+        self._on_stale = on_stale
+        self._expected = tuple(expected)
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._last_alert: dict[tuple[str, str], float] = {}
+        self._suppressed: dict[tuple[str, str], int] = {}
+        self._stale_alerted: set[str] = set()
+        try:
+            self._db = _open(path)
+            self._load()
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalError(f"list store {path} cannot be opened: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        for name, version, digest, document in self._db.execute(
+                "SELECT name, version, digest, document FROM lists").fetchall():
+            self._state.floors[name] = (int(version), str(digest))
+            try:
+                doc = parse_document(bytes(document), self._keys)
+                if doc.name != name or doc.version != version:
+                    raise ListError("malformed", "stored row does not match its document")
+            except ListError as exc:
+                # e.g. its signer was removed from the config: drop the content, keep the version floor.
+                log.warning("lists: stored list %r no longer verifies (%s); ignoring it", name, exc.reason)
+                continue
+            self._state.docs[name] = doc
+
+    def versions(self) -> dict[str, int]:
+        """Name -> version of every list held (for the retained ``state`` document)."""
+        with self._lock:
+            return {name: doc.version for name, doc in sorted(self._state.docs.items())}
+
+    def check(self, verified: Verified) -> Reason | None:
+        """The lists' verdict on a verified credential: None (no objection) or a deny reason."""
+        with self._lock:
+            docs = list(self._state.docs.values())
+        kind = verified.summary.type
+        ids = identifiers(verified)
+        applicable = [d for d in docs if d.applies_to(kind)]
+        if any(d.kind == "revoke" and ids & d.entries for d in applicable):
+            return Reason.REVOKED
+        if self._on_stale == "closed":
+            for stale in self.stale_lists(self._now()):
+                if not stale.types or kind in stale.types:
+                    return STALE_REASON
+        if any(d.kind == "allow" and not ids & d.entries for d in applicable):
+            return Reason.NOT_ALLOWED
+        return None
+
+    def stale_lists(self, now: dt.datetime) -> list[StaleList]:
+        """Lists older than ``max_age_s``, and expected lists never received."""
+        with self._lock:
+            docs = dict(self._state.docs)
+        stale = []
+        for name in sorted(set(docs) | set(self._expected)):
+            doc = docs.get(name)
+            if doc is None:
+                stale.append(StaleList(name, None))
+                continue
+            age = now.timestamp() - doc.issued_at
+            if age > self._max_age_s:
+                stale.append(StaleList(name, age, doc.types))
+        return stale
+
+    def poll_alerts(self, now: dt.datetime) -> list[ListAlert]:
+        """``list_stale`` once per list each time it becomes stale; call periodically and journal them."""
+        stale = self.stale_lists(now)
+        alerts = []
+        with self._lock:
+            names = {s.name for s in stale}
+            self._stale_alerted &= names
+            for s in stale:
+                if s.name not in self._stale_alerted:
+                    self._stale_alerted.add(s.name)
+                    alerts.append(ListAlert("list_stale", {
+                        "name": s.name, "age_s": None if s.age_s is None else round(s.age_s),
+                        "max_age_s": self._max_age_s, "on_stale": self._on_stale}))
+        return alerts
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def apply(self, name: str, payload: bytes) -> ListUpdate:
+        """Verify and store one list document received for ``name``. Never raises."""
+        try:
+            return self._apply(name, payload)
+        except Exception as exc:  # noqa: BLE001 - hostile input or a bug must not reach the MQTT thread
+            log.error("lists: apply failed: %s", type(exc).__name__)
+            return self._refused(name if isinstance(name, str) else "?", "internal", None, type(exc).__name__)
+
+    def _apply(self, name: str, payload: bytes) -> ListUpdate:
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            return self._refused("?", "bad_name", None, "list name is not an id")
+        try:
+            doc = parse_document(payload, self._keys)
+        except ListError as exc:
+            return self._refused(name, exc.reason, None, exc.detail)
+        if doc.name != name:
+            return self._refused(name, "wrong_name", doc.version, f"document is list {doc.name!r}")
+        if doc.sites and self._site not in doc.sites:
+            return self._refused(name, "wrong_site", doc.version, "list is not for this site")
+        with self._lock:
+            current = self._state.floors.get(name)
+            if current is not None:
+                version, digest = current
+                if doc.version < version:
+                    return self._refused_locked(name, "rollback", doc.version, f"holding version {version}")
+                if doc.version == version:
+                    if doc.digest == digest:
+                        return ListUpdate(name, "unchanged", "same", doc.version)
+                    return self._refused_locked(name, "equivocation", doc.version,
+                                                "same version with different content")
+            try:
+                self._store(doc, bytes(payload))
+            except sqlite3.Error as exc:
+                log.error("lists: cannot store %r: %s", name, exc)
+                return self._refused_locked(name, "storage", doc.version, type(exc).__name__)
+            self._state.docs[name] = doc
+            self._state.floors[name] = (doc.version, doc.digest)
+            self._stale_alerted.discard(name)
+        log.info("lists: %s version %d applied (%d entries)", name, doc.version, len(doc.entries))
+        return ListUpdate(name, "applied", "ok", doc.version)
+
+    def _store(self, doc: ListDocument, payload: bytes) -> None:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT OR REPLACE INTO lists(name, version, digest, received_at, document)"
+                       " VALUES (?, ?, ?, ?, ?)", (doc.name, doc.version, doc.digest, time.time(), payload))
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise
+
+    def _refused(self, name: str, reason: str, version: int | None, detail: str) -> ListUpdate:
+        with self._lock:
+            return self._refused_locked(name, reason, version, detail)
+
+    def _refused_locked(self, name: str, reason: str, version: int | None, detail: str) -> ListUpdate:
+        log.warning("lists: refused %s (%s)", name, reason)
+        key = (name, reason)
+        now = self._monotonic()
+        last = self._last_alert.get(key)
+        if last is not None and now - last < ALERT_INTERVAL_S:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return ListUpdate(name, "refused", reason, version)
+        self._last_alert[key] = now
+        held = self._state.floors.get(name)
+        alert = ListAlert("list_refused", {
+            "name": name, "reason": reason, "version": version, "held_version": held[0] if held else None,
+            "detail": detail[:200], "suppressed": self._suppressed.pop(key, 0)})
+        return ListUpdate(name, "refused", reason, version, (alert,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+    db = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+    except BaseException:
+        db.close()
+        raise
+    return db
