@@ -57,6 +57,7 @@ class Collector:
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             client.tls_set_context(ctx)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -66,6 +67,13 @@ class Collector:
             return
         log.info("collector: connected (session present: %s)", flags.session_present)
         client.subscribe([(f, 1) for f in collector_filters(self.args.prefix)])
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, rcs: list[Any], props: Any) -> None:
+        failed = [str(rc) for rc in rcs if rc.is_failure]
+        if failed:
+            log.error("collector: subscription refused: %s", ", ".join(failed))
+        else:
+            log.info("collector: subscribed to %s", " ".join(collector_filters(self.args.prefix)))
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:

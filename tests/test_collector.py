@@ -43,8 +43,8 @@ class CollectorProc:
     def wait_connected(self) -> None:
         assert self.proc.stderr is not None
         err: IO[str] = self.proc.stderr
-        for line in err:  # the collector logs one line once it has subscribed
-            if "collector: connected" in line:
+        for line in err:  # the collector logs one line once the broker acknowledged its subscription
+            if "collector: subscribed" in line:
                 return
         raise AssertionError(f"collector exited early ({self.proc.poll()})")
 
