@@ -117,9 +117,13 @@ class _ZbarPrimary:
 
 @dataclass
 class _Fallback:
+    """One fallback decoder, built on first use: pyzbar alone adds ~2.4 MB RSS, paid only if needed."""
+
     label: str
-    decoder: Decoder
+    make: Callable[[], Decoder]
     ns_per_pixel: float
+    decoder: Decoder | None = None
+    broken: bool = False
 
     def predict_s(self, pixels: int) -> float:
         return self.ns_per_pixel * pixels / 1e9
@@ -127,6 +131,15 @@ class _Fallback:
     def learn(self, seconds: float, pixels: int) -> None:
         measured = seconds * 1e9 / max(pixels, 1)
         self.ns_per_pixel += COST_SMOOTHING * (measured - self.ns_per_pixel)
+
+    def get(self) -> Decoder | None:
+        if self.decoder is None and not self.broken:
+            try:
+                self.decoder = self.make()
+            except DecoderError as exc:
+                self.broken = True
+                log.warning("fallback %s unavailable: %s", self.label, exc)
+        return self.decoder
 
 
 def box_downscale(image: GreyImage, factor: int) -> GreyImage:
@@ -255,8 +268,11 @@ class FrameScanner:
             if time.perf_counter() - start + fb.predict_s(pixels) > self._budget_s:
                 self.stats.over_budget += 1
                 continue  # a cheaper fallback further down may still fit
+            decoder = fb.get()
+            if decoder is None:
+                continue
             t0 = time.perf_counter()
-            codes = fb.decoder.decode(image)
+            codes = decoder.decode(image)
             fb.learn(time.perf_counter() - t0, pixels)
             self.stats.fallback_runs += 1
             if codes:
@@ -278,14 +294,8 @@ def _make_primary(backend: Backend) -> _Primary | _ZbarPrimary:
 
 
 def _make_fallbacks(primary: str) -> list[_Fallback]:
-    """Thorough zxing first (cheap, tolerant), then the other library; missing ones are skipped."""
-    makers: list[tuple[str, Callable[[], Decoder]]] = [("zxing-thorough", lambda: ZxingDecoder(thorough=True))]
+    """Thorough zxing first (cheap, tolerant), then the other library; both built on first use."""
+    out = [_Fallback("zxing-thorough", lambda: ZxingDecoder(thorough=True), PRIOR_NS_PER_PIXEL["zxing-thorough"])]
     if primary != "zbar":
-        makers.append(("zbar", ZbarDecoder))
-    out = []
-    for label, make in makers:
-        try:
-            out.append(_Fallback(label, make(), PRIOR_NS_PER_PIXEL[label]))
-        except DecoderError as exc:
-            log.info("fallback %s unavailable: %s", label, exc)
+        out.append(_Fallback("zbar", ZbarDecoder, PRIOR_NS_PER_PIXEL["zbar"]))
     return out
