@@ -1,4 +1,4 @@
-"""Issuer commands: ``entryscan keys generate`` and ``entryscan pass issue``.
+"""Issuer commands: ``entryscan keys generate``, ``entryscan pass issue`` and ``entryscan lists sign``.
 
 ``register(subparsers)`` adds both to the main CLI's argparse subparsers; each
 sets ``func`` to a callable taking the parsed namespace and returning the exit
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from device import lists
 from device.credentials import signed_pass
 
 EX_OK, EX_FAIL, EX_USAGE = 0, 1, 2
@@ -49,6 +51,24 @@ def register(subparsers: Any) -> None:
     iss.add_argument("--one-time", action="store_true")
     iss.add_argument("--png", type=Path, metavar="FILE", help="also write the QR code as PNG")
     iss.set_defaults(func=cmd_pass_issue)
+
+    lst = subparsers.add_parser("lists", help="signed revocation/allow lists (published retained on "
+                                             "<prefix>/<site>/lists/<name>)")
+    lst_sub = lst.add_subparsers(dest="lists_command", required=True)
+    sig = lst_sub.add_parser("sign", help="sign a list document (COSE_Sign1 over CBOR)")
+    sig.add_argument("--key", required=True, type=Path, metavar="PRIVATE")
+    sig.add_argument("--name", required=True, help="list name = the topic's last level, e.g. revoked")
+    sig.add_argument("--version", required=True, type=int, metavar="N", help="must grow with every update")
+    sig.add_argument("--entries", required=True, type=Path, metavar="FILE",
+                     help="one entry per line: token:HEX, subject:HEX, kid:HEX or an ES1: pass; # comments")
+    sig.add_argument("--kind", choices=("revoke", "allow"), default="revoke")
+    sig.add_argument("--site", action="append", default=[], help="only for this site (repeatable)")
+    sig.add_argument("--type", action="append", default=[], dest="types",
+                     help="only for this credential type (repeatable), e.g. signed_pass")
+    sig.add_argument("--issued-at", type=_timestamp, metavar="ISO8601", help="default: now")
+    sig.add_argument("--out", type=Path, metavar="FILE", help="write here (default: binary to stdout, for "
+                                                            "mosquitto_pub -r -s)")
+    sig.set_defaults(func=cmd_lists_sign)
 
 
 def _timestamp(text: str) -> dt.datetime:
@@ -106,10 +126,11 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
         print(f"entryscan: site/door ids must match [a-z0-9][a-z0-9_-]{{0,62}}: {bad_scope[0]!r}",
               file=sys.stderr)
         return EX_USAGE
+    token = secrets.token_bytes(16)
     claims = signed_pass.PassClaims(
         subject=args.subject, issuer=args.issuer, name=args.name, role=args.role,
         sites=tuple(args.site), doors=tuple(args.door), valid_from=args.valid_from,
-        valid_until=args.valid_until, one_time=args.one_time,
+        valid_until=args.valid_until, one_time=args.one_time, token_id=token,
     )
     try:
         text = signed_pass.issue(claims, key, dt.datetime.now(dt.UTC))
@@ -122,4 +143,91 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
         # Alphanumeric mode holds the base45 text compactly; error level M survives print wear.
         segno.make_qr(text, error="m", mode="alphanumeric").save(args.png, scale=8, border=4)
     print(text)
+    print(f"token:{token.hex()}", file=sys.stderr)  # the list entry that revokes this pass
+    return EX_OK
+
+
+def _load_private_key(path: Path) -> ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | None:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"entryscan: cannot load private key {path}: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        print("entryscan: the key must be Ed25519 or EC P-256", file=sys.stderr)
+        return None
+    return key
+
+
+def read_entries(lines: list[str]) -> list[str]:
+    """List entries from a file's lines; an ES1: pass line becomes its token id. Raises ValueError."""
+    entries = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        text = "token:" + pass_token_id(text) if text.startswith(signed_pass.PREFIX) else text.lower()
+        if not lists.ENTRY.fullmatch(text):
+            raise ValueError(f"line {number}: expected token:HEX, subject:HEX, kid:HEX or an ES1: pass")
+        entries.append(text)
+    return entries
+
+
+def pass_token_id(text: str) -> str:
+    """The cti of a pass, read without checking its signature (the operator's own pass)."""
+    from device.credentials.base45 import b45decode
+    from device.credentials.cbor_guard import loads
+    from device.credentials.cose import decode_sign1
+    from device.credentials.inflate import inflate
+    from device.errors import CredentialError
+
+    try:
+        msg = decode_sign1(inflate(b45decode(text[len(signed_pass.PREFIX):]), signed_pass.MAX_INFLATED))
+        claims = loads(msg.payload)
+    except CredentialError as exc:
+        raise ValueError(f"not a readable pass: {exc}") from None
+    token = claims.get(signed_pass.CTI) if isinstance(claims, dict) else None
+    if not isinstance(token, bytes) or not token:
+        raise ValueError("pass has no token id")
+    return token.hex()
+
+
+def cmd_lists_sign(args: argparse.Namespace) -> int:
+    key = _load_private_key(args.key)
+    if key is None:
+        return EX_FAIL
+    if not lists.NAME.fullmatch(args.name):
+        print(f"entryscan: --name must match [a-z0-9][a-z0-9_-]{{0,62}}: {args.name!r}", file=sys.stderr)
+        return EX_USAGE
+    if not 1 <= args.version < lists.MAX_VERSION:
+        print("entryscan: --version must be at least 1", file=sys.stderr)
+        return EX_USAGE
+    try:
+        entries = read_entries(args.entries.read_text(encoding="utf-8-sig").splitlines())
+    except OSError as exc:
+        print(f"entryscan: cannot read {args.entries}: {exc}", file=sys.stderr)
+        return EX_FAIL
+    except ValueError as exc:
+        print(f"entryscan: {args.entries}: {exc}", file=sys.stderr)
+        return EX_USAGE
+    issued = args.issued_at or dt.datetime.now(dt.UTC)
+    try:
+        payload = lists.encode_document(name=args.name, kind=args.kind, version=args.version,
+                                        issued_at=int(issued.timestamp()), entries=entries,
+                                        sites=args.site, types=args.types)
+        signed = lists.sign_document(payload, key)
+    except (lists.ListError, ValueError) as exc:
+        print(f"entryscan: {exc}", file=sys.stderr)
+        return EX_USAGE
+    if args.out is None:
+        sys.stdout.buffer.write(signed)
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            args.out.write_bytes(signed)
+        except OSError as exc:
+            print(f"entryscan: cannot write {args.out}: {exc}", file=sys.stderr)
+            return EX_FAIL
+    print(f"list {args.name} version {args.version}: {len(set(entries))} entries, {len(signed)} bytes",
+          file=sys.stderr)
     return EX_OK

@@ -25,6 +25,8 @@ def register(subparsers: Any) -> None:
 
     pv = subparsers.add_parser("provision", help="new subject key, check trust files, allow running again")
     pv.add_argument("--config", help="config file (default $ENTRYSCAN_CONFIG or /etc/entryscan/config.toml)")
+    pv.add_argument("--subject-key", type=Path, metavar="FILE",
+                    help="install this site pseudonym key (from the provisioning bundle) instead of a new one")
     pv.set_defaults(func=cmd_provision)
 
 
@@ -54,8 +56,15 @@ def cmd_wipe(args: argparse.Namespace) -> int:
 
 def cmd_provision(args: argparse.Namespace) -> int:
     from device.config import load_config
+    from device.errors import ConfigError
     from device.wipe import provision
 
     cfg = load_config(_config_path(args))
-    print(json.dumps({"provisioned": True, **provision(cfg)}))
+    key = None
+    if args.subject_key is not None:
+        try:
+            key = args.subject_key.read_bytes()
+        except OSError as exc:
+            raise ConfigError("--subject-key", f"cannot read {args.subject_key}: {exc.strerror}") from None
+    print(json.dumps({"provisioned": True, **provision(cfg, key)}))
     return EX_OK

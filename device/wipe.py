@@ -141,8 +141,26 @@ def read_marker(cfg: Config) -> dict[str, object] | None:
     return data if isinstance(data, dict) else {}
 
 
-def provision(cfg: Config) -> dict[str, object]:
-    """Make the device runnable again; raises ConfigError (marker kept) if trust material is missing."""
+def install_key(path: Path, data: bytes) -> None:
+    """Write a provided subject key (e.g. the site's key from the provisioning bundle) as 0600."""
+    if len(data) < 16:
+        raise ConfigError("--subject-key", "holds fewer than 16 bytes of key material")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def provision(cfg: Config, subject_key: bytes | None = None) -> dict[str, object]:
+    """Make the device runnable again; raises ConfigError (marker kept) if trust material is missing.
+
+    ``subject_key``: the site's pseudonym key to install (doors of one site share it so a
+    person has one ``subject`` there); without it a missing key is created at random.
+    """
     from device.builder import make_policy
     from device.clock import SystemClock
     from device.journal import Journal
@@ -154,6 +172,8 @@ def provision(cfg: Config) -> dict[str, object]:
         if path is not None and not path.is_file():
             raise ConfigError(f"mqtt.{name}", f"{path} is missing; install it before provisioning")
     state_dir(cfg).mkdir(mode=0o700, parents=True, exist_ok=True)
+    if subject_key is not None:
+        install_key(cfg.subject_key_path, subject_key)
     key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
     clock = SystemClock()
     policy = make_policy(cfg, clock, key)  # loads every trust file the config names
