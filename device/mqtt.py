@@ -40,6 +40,7 @@ ACK_FLUSH_S = 0.2
 POLL_S = 1.0  # re-read the journal this often even without notify() (deferred rows fall due)
 REJECT_ALERT_INTERVAL_S = 60.0
 CLIENT_ERROR_ALERT_INTERVAL_S = 300.0
+CHECKPOINT_S = 300.0
 
 
 class MqttPublisher:
@@ -83,6 +84,7 @@ class MqttPublisher:
         self._rejected_since_alert: list[tuple[OutboxRow, ReasonCode]] = []
         self._next_reject_alert = 0.0
         self._next_error_alert = 0.0
+        self._next_checkpoint = clock.monotonic() + CHECKPOINT_S
         self._state_error_logged = False
 
     # -- public API ----------------------------------------------------------------------
@@ -217,6 +219,11 @@ class MqttPublisher:
                 link.publish_row(row, self.topics.for_kind(row.kind), now)
                 self.stats.publishes += 1
             link.more = len(rows) == room
+            if not rows and not link.inflight and now >= self._next_checkpoint:
+                # Idle with nothing to send: fold the WAL back so a long offline
+                # period does not leave a large -wal file on the SD card.
+                self._next_checkpoint = now + CHECKPOINT_S
+                journal.checkpoint()
         if self._state_due.is_set() or now >= self._next_state:
             self._state_due.clear()
             self._publish_state_doc(link, journal)

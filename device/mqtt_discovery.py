@@ -16,7 +16,26 @@ ORIGIN_URL = "https://github.com/entryscan/entryscan"
 
 def discovery_config(topics: Topics, *, site: str, door: str, firmware: str) -> dict[str, object]:
     uid = f"entryscan_{site}_{topics.device}".replace("-", "_")
-    components: dict[str, dict[str, object]] = {
+    return {
+        "dev": {
+            "ids": [uid],
+            "name": f"Door scanner {site}/{door}",
+            "mf": "entryscan",
+            "mdl": "QR door scanner",
+            "sw": firmware,
+            "sa": site,
+        },
+        "o": {"name": "entryscan", "sw": firmware, "url": ORIGIN_URL},
+        "cmps": _components(topics, uid),
+        "availability": [
+            {"topic": topics.status, "payload_available": "online", "payload_not_available": "offline"}
+        ],
+        "qos": 1,
+    }
+
+
+def _components(topics: Topics, uid: str) -> dict[str, dict[str, object]]:
+    return {
         "entry": {
             "p": "event",
             "name": "Entry",
@@ -49,20 +68,4 @@ def discovery_config(topics: Topics, *, site: str, door: str, firmware: str) -> 
             "value_template": "{{ 'OFF' if value_json.camera == 'ok' else 'ON' }}",
             "entity_category": "diagnostic",
         },
-    }
-    return {
-        "dev": {
-            "ids": [uid],
-            "name": f"Door scanner {site}/{door}",
-            "mf": "entryscan",
-            "mdl": "QR door scanner",
-            "sw": firmware,
-            "sa": site,
-        },
-        "o": {"name": "entryscan", "sw": firmware, "url": ORIGIN_URL},
-        "cmps": components,
-        "availability": [
-            {"topic": topics.status, "payload_available": "online", "payload_not_available": "offline"}
-        ],
-        "qos": 1,
     }
