@@ -15,6 +15,7 @@ from device.sdnotify import SystemdNotifier
 log = logging.getLogger(__name__)
 
 MIN_FRAME_STALENESS_S = 5.0
+READY_POLL_S = 0.02
 
 
 class Daemon:
@@ -61,7 +62,8 @@ class Daemon:
                 log.info("ready: first frame after %.2f s", time.monotonic() - health.started)
             if self._watchdog and self.ready.is_set() and self.healthy():
                 self._notifier.watchdog()
-            self._stop.wait(self._tick)
+            # Poll fast until READY so systemd (and the start-to-ready figure) is not kept waiting a tick.
+            self._stop.wait(self._tick if self.ready.is_set() else READY_POLL_S)
 
     def shutdown(self) -> None:
         self._notifier.stopping()

@@ -21,5 +21,9 @@ if grep -qs "Raspberry Pi" /proc/device-tree/model; then venv_flags+=(--system-s
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv "${venv_flags[@]}" .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[dev]"
+# pip's build warnings would bury the demo's output; they are kept in .venv/pip.log and shown on failure.
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[dev]"; } \
+    > .venv/pip.log 2>&1; then
+  cat .venv/pip.log >&2
+  exit 1
+fi
