@@ -31,10 +31,12 @@ def measure(tmp: Path, url: str, variant: str, count: int, starts: int) -> None:
     work = tmp / variant.replace("+", "_")
     folder = folder_for(work, count)
     ready_s: list[float] = []
+    failed = 0
     for i in range(starts):  # extra starts only for the READY time; the last one replays everything
         with daemon(work / f"run{i}", url, folder, 0, VARIANTS[variant]) as run:
             assert run.ready is not None
             ready_s.append(run.ready - run.started)
+            failed += run.failed_starts
             rss_start = proc_rss_mb(run.pid)
             if i < starts - 1:
                 continue
@@ -45,6 +47,7 @@ def measure(tmp: Path, url: str, variant: str, count: int, starts: int) -> None:
             floor = (run.cpu_s() - cpu_replayed) / FLOOR_WINDOW_S
     emit("footprint", "start_to_ready_median", median(ready_s), "s", variant=variant, n=len(ready_s))
     emit("footprint", "start_to_ready_max", max(ready_s), "s", variant=variant, n=len(ready_s))
+    emit("footprint", "failed_starts", failed, "starts", variant=variant, n=len(ready_s) + failed)
     emit("footprint", "rss_after_start", rss_start, "MB", variant=variant)
     emit("footprint", f"rss_after_{count}_frames", rss_end, "MB", variant=variant)
     # fps 0: frames back to back, so this is the CPU per frame with no idle time in between.

@@ -33,10 +33,12 @@ def measure(tmp: Path, url: str, variant: str, fps: int, window: float) -> None:
         cpu0, t0 = run.cpu_s(), time.monotonic()
         time.sleep(window)
         cpu1, t1 = run.cpu_s(), time.monotonic()
+        failed = run.failed_starts
     share = (cpu1 - cpu0) / (t1 - t0)
     per_1000 = (cpu1 - cpu0) / (fps * (t1 - t0)) * 1000
     emit("idle", "cpu_share", share * 100, "% of one core", fps=fps, variant=variant, window_s=round(t1 - t0, 1))
     emit("idle", "cpu_per_1000_frames", per_1000, "s", fps=fps, variant=variant)
+    emit("idle", "failed_starts", failed, "starts", fps=fps, variant=variant)
 
 
 def main(mode: Mode) -> None:

@@ -19,10 +19,11 @@ builder can use it in place of a plain decoder. Per frame it does, in order:
    zxing reports a symbol it located but could not decode (``return_errors``),
    i.e. when a finder pattern is suspected.
 3. **Fallbacks within a budget.** When the fast pass fails on a frame that
-   looks like a code (a located-but-undecoded symbol), or once when a changed
-   scene has settled (catches inverted codes, whose finder patterns the fast
-   pass cannot see), the thorough zxing pass (rotate/invert/downscale) and then
-   pyzbar run, each only if its predicted cost still fits ``budget_ms``. A C
+   looks like a code (a located-but-undecoded symbol), the thorough zxing pass
+   (rotate/invert/downscale) and then pyzbar run; once a changed scene has
+   settled, the thorough pass alone runs (it catches inverted codes, whose
+   finder patterns the fast pass cannot see). Each runs only if its predicted
+   cost still fits ``budget_ms``. A C
    decoder cannot be interrupted, so the budget is enforced by prediction: a
    per-decoder cost per pixel learnt from its own runs.
 """
@@ -122,6 +123,7 @@ class _Fallback:
     label: str
     make: Callable[[], Decoder]
     ns_per_pixel: float
+    on_settle: bool  # also worth a look at a settled scene with no located symbol
     decoder: Decoder | None = None
     broken: bool = False
 
@@ -259,12 +261,14 @@ class FrameScanner:
             if codes:
                 return codes
         if suspect or deep_look:
-            return self._fall_back(image, start)
+            return self._fall_back(image, start, settled_only=not suspect)
         return []
 
-    def _fall_back(self, image: GreyImage, start: float) -> list[Code]:
+    def _fall_back(self, image: GreyImage, start: float, settled_only: bool) -> list[Code]:
         pixels = image.shape[0] * image.shape[1]
         for fb in self._fallbacks:
+            if settled_only and not fb.on_settle:
+                continue
             if time.perf_counter() - start + fb.predict_s(pixels) > self._budget_s:
                 self.stats.over_budget += 1
                 continue  # a cheaper fallback further down may still fit
@@ -294,8 +298,13 @@ def _make_primary(backend: Backend) -> _Primary | _ZbarPrimary:
 
 
 def _make_fallbacks(primary: str) -> list[_Fallback]:
-    """Thorough zxing first (cheap, tolerant), then the other library; both built on first use."""
-    out = [_Fallback("zxing-thorough", lambda: ZxingDecoder(thorough=True), PRIOR_NS_PER_PIXEL["zxing-thorough"])]
+    """Thorough zxing first (cheap, tolerant), then the other library; both built on first use.
+
+    A settled scene with no located symbol gets only the thorough zxing pass: what it adds there
+    is inverted and rotated codes, which pyzbar (no invert) would not read either. pyzbar runs on
+    located-but-undecoded symbols, where its different binarizer sometimes wins.
+    """
+    out = [_Fallback("zxing-thorough", lambda: ZxingDecoder(thorough=True), PRIOR_NS_PER_PIXEL["zxing-thorough"], True)]
     if primary != "zbar":
-        out.append(_Fallback("zbar", ZbarDecoder, PRIOR_NS_PER_PIXEL["zbar"]))
+        out.append(_Fallback("zbar", ZbarDecoder, PRIOR_NS_PER_PIXEL["zbar"], False))
     return out

@@ -233,3 +233,12 @@ def test_sample_door_frames_through_the_scanner(tmp_path: Path) -> None:
     found = {p.name: [c.text for c in scanner.decode(load_grey(p))] for p in sorted(SAMPLE_FRAMES.glob("*.png"))}
     assert all(found[n] for n in found if "staff" in n or "unknown" in n)
     assert not any(found[n] for n in found if "empty" in n)
+
+
+def test_a_settled_empty_scene_gets_only_the_thorough_zxing_look() -> None:
+    # pyzbar cannot read inverted codes either; it is kept for located-but-undecoded symbols.
+    scanner = FrameScanner(settle_frames=2, clock=FakeClock())
+    for img in frames.still_scene(640, 480, 6):
+        assert scanner.decode(img) == []
+    assert scanner.stats.decoded == 3
+    assert scanner.stats.fallback_runs == 1
