@@ -74,7 +74,7 @@ NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 ENTRY = re.compile(r"(token|subject|kid):[0-9a-f]{8,128}")
 ALERT_INTERVAL_S = 60.0
 # A stale list with on_stale = "closed" denies with this code (no dedicated code exists yet).
-STALE_REASON = Reason.RULE_FAILED
+STALE_REASON = Reason.LIST_STALE
 
 Kind = Literal["revoke", "allow"]
 Status = Literal["applied", "unchanged", "refused"]

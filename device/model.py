@@ -31,6 +31,9 @@ class Reason(enum.StrEnum):
     CLOCK_UNTRUSTED = "clock_untrusted"
     RULE_FAILED = "rule_failed"
     TOO_LARGE = "too_large"
+    # Added after the first contract: a list the site requires is older than its max age and
+    # the site chose to fail closed. Distinct from rule_failed so operators see why at a glance.
+    LIST_STALE = "list_stale"
 
 
 class Verdict(enum.StrEnum):

@@ -279,7 +279,7 @@ def test_stale_list_fails_closed_or_open(door: Path, capsys: pytest.CaptureFixtu
     assert fresh.lists is not None and fresh.lists.apply("revoked", signed).accepted  # type: ignore[attr-defined]
     later = NOW + dt.timedelta(hours=2)
     closed = policy_at(door, later, lists='on_stale = "closed"')
-    assert closed.decide(payload).reason is Reason.RULE_FAILED
+    assert closed.decide(payload).reason is Reason.LIST_STALE
     assert [a.kind for a in closed.lists.poll_alerts(later)] == ["list_stale"]  # type: ignore[union-attr]
     opened = policy_at(door, later, lists='on_stale = "open"')
     assert opened.decide(payload).reason is Reason.OK
