@@ -254,3 +254,21 @@ def test_unwritable_location_raises_journal_error(tmp_path: Path, clock: StepClo
     blocker.write_text("x")
     with pytest.raises(JournalError, match="open"):
         open_journal(blocker / "state" / "j.db", clock)
+
+
+def test_threads_opening_a_new_journal_at_once(tmp_path: Path, clock: StepClock) -> None:
+    """The scan and delivery threads start together on a fresh device: no open may fail."""
+    for attempt in range(40):
+        path = tmp_path / str(attempt) / "state" / "j.db"
+
+        def open_and_write(path: Path = path) -> None:
+            j = open_journal(path, clock)
+            j.record_entry(FIELDS)
+            j.close()
+
+        with ThreadPoolExecutor(3) as pool:
+            for f in [pool.submit(open_and_write) for _ in range(3)]:
+                f.result()
+        j = open_journal(path, clock)
+        assert [r["seq"] for r in j.rows()] == [1, 2, 3]
+        j.close()
