@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small, fast run that proves the suite works")
     parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)  # used by the runner
-    parser.add_argument("names", nargs="*", choices=[[], *BENCHES], metavar="NAME", default=[])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of: {' '.join(BENCHES)} (default: all)")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(BENCHES))
+    if unknown:
+        parser.error(f"unknown bench {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
     names = args.names or list(BENCHES)
     mode = Mode(quick=args.quick)
     if args.inline:
