@@ -74,9 +74,9 @@ class Running:
         return proc_cpu_s(self.proc.pid)
 
 
-# A fresh journal is opened by the scan and the publisher threads at once; now and then the
-# WAL switch of one loses with "database is locked" and the scan thread dies before its first
-# frame (reported upstream). The bench retries and reports the failed starts rather than hide them.
+# A fresh journal is opened by the scan and the publisher threads at once; before c78d7d7 the WAL
+# switch of one could lose with "database is locked" and the scan thread died before its first
+# frame. The bench retries and reports failed starts, so a regression shows up instead of hanging.
 START_ATTEMPTS = 3
 
 
