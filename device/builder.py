@@ -19,9 +19,9 @@ from device.credentials.base import CredentialVerifier, Pseudonymizer
 from device.credentials.factory import build_verifiers
 from device.credentials.signed_pass import load_public_key
 from device.debounce import Debouncer
-from device.decode import make_decoder
 from device.errors import ConfigError
 from device.feedback import GpioFeedback
+from device.framescan import FrameScanner
 from device.journal import Journal
 from device.keys import load_or_create_key
 from device.lists import ListStore
@@ -129,10 +129,11 @@ def build(
         cfg.mqtt, device=cfg.device.id, site=cfg.device.site, door=cfg.device.door,
         journal_path=cfg.journal.path, max_rows=cfg.journal.max_rows, clock=clock,
         state_provider=lambda: state_snapshot(scan, cfg, clock), firmware=__version__,
+        lists=policy.lists if isinstance(policy.lists, ListStore) else None,
     )
     scan = ScanLoop(
         camera=camera or make_camera(cfg),
-        decoder=make_decoder(cfg.decoder.backend),
+        decoder=FrameScanner(cfg.decoder.backend),
         debouncer=Debouncer(cfg.decoder.debounce_s),
         policy=policy,
         feedback=feedback,
@@ -161,6 +162,7 @@ def state_snapshot(scan: ScanLoop, cfg: Config, clock: Clock) -> dict[str, objec
         "scans": health.scans,
         "policy_mode": cfg.policy.mode.value,
         "policy_version": scan.policy.settings.version,
+        "lists": scan.policy.lists.versions() if isinstance(scan.policy.lists, ListStore) else {},
         "door": cfg.device.door,
     }
 

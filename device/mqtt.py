@@ -27,9 +27,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from device.config import MqttConfig
 from device.journal import Journal, OutboxRow
+from device.lists import ListStore
 from device.mqtt_client import backoff_delay, connect_properties, identity, new_client, tls_context
 from device.mqtt_discovery import discovery_config
 from device.mqtt_link import PublisherStats, Tuning, _Link
+from device.mqtt_lists import ListFeed
 from device.ports import Clock
 from device.topics import Topics
 
@@ -58,6 +60,7 @@ class MqttPublisher:
         clock: Clock,
         state_provider: Callable[[], dict[str, object]],
         firmware: str,
+        lists: ListStore | None = None,
         **tuning: float,
     ) -> None:
         self._cfg = cfg
@@ -69,6 +72,7 @@ class MqttPublisher:
         self._firmware = firmware
         self._tuning = Tuning(**tuning)
         self.topics = Topics(cfg.topic_prefix, site, device, cfg.discovery_prefix)
+        self._lists = ListFeed(lists, self.topics, clock) if lists is not None else None
         self._ident = identity(cfg, site=site, device=device)  # raises PublishError early
         self._tls = tls_context(cfg) if cfg.tls else None
         self.stats = PublisherStats()
@@ -164,6 +168,8 @@ class MqttPublisher:
                 self._teardown(link)
             if self._stopping.is_set():
                 break
+            if self._lists is not None:
+                self._lists.poll(journal)
             # Backoff resets after a CONNACK, but not when the link died of an
             # error: a bug that fires on every connect must not become a 1 s loop.
             attempt = 0 if link.was_connected and not failed else attempt + 1
@@ -232,6 +238,8 @@ class MqttPublisher:
         if self._rejected_since_alert and now >= self._next_reject_alert:
             self._reject_alert(journal, now)
         self._check_ack_timeout(link, now)
+        if self._lists is not None:
+            self._lists.poll(journal)
         if now >= link.next_poll:
             link.more = True  # periodic re-read: deferred rows fall due, rows added without notify()
             link.next_poll = now + POLL_S
@@ -279,6 +287,8 @@ class MqttPublisher:
         if self._cfg.discovery:
             client.subscribe(self.topics.ha_status, qos=1)
             link.discovery_due = True
+        if self._lists is not None:
+            client.subscribe(self._lists.topic_filter, qos=1)
         self._state_due.set()
 
     def _publish_state_doc(self, link: _Link, journal: Journal) -> None:
@@ -344,7 +354,12 @@ class MqttPublisher:
         # Anything arriving here is untrusted input: compare bytes, never parse or raise.
         try:
             link = self._link
-            if (link is not None and link.client is client and message.topic == self.topics.ha_status
+            if link is None or link.client is not client:
+                return
+            if self._lists is not None and self._journal is not None and self._lists.handle(
+                    message.topic, bytes(message.payload), self._journal):
+                return
+            if (message.topic == self.topics.ha_status
                     and message.payload.strip() == b"online" and self._cfg.discovery):
                 link.discovery_due = True
         except Exception:  # noqa: BLE001 - odd topic encodings and the like
