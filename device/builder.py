@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device import __version__
 from device.camera import DirCamera, Picamera2Camera
@@ -17,19 +17,20 @@ from device.clock import SystemClock
 from device.config import Config, PolicyMode
 from device.credentials.base import CredentialVerifier, Pseudonymizer
 from device.credentials.factory import build_verifiers
-from device.credentials.signed_pass import load_public_key
 from device.debounce import Debouncer
 from device.errors import ConfigError
 from device.feedback import GpioFeedback
 from device.framescan import FrameScanner
 from device.journal import Journal
 from device.keys import load_or_create_key
-from device.lists import ListStore
 from device.policy import Policy, PolicySettings
 from device.ports import Camera, Clock
 from device.reuse import ReuseStore
 from device.scanloop import ScanLoop, ScanSettings
 from device.wipe import ensure_provisioned, list_store_path, reuse_store_path
+
+if TYPE_CHECKING:
+    from device.lists import ListStore
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +67,22 @@ def make_policy(cfg: Config, clock: Clock, key: bytes) -> Policy:
         direction=cfg.policy.direction,
         passback_window_s=cfg.policy.passback_window_s,
     )
-    lists = None
-    if cfg.lists is not None:
-        keys = [load_public_key(p, f"lists.trusted_keys[{i}]") for i, p in enumerate(cfg.lists.trusted_keys)]
-        lists = ListStore(list_store_path(cfg), keys, site=cfg.device.site, now=clock.now,
-                          max_age_s=cfg.lists.max_age_s, on_stale=cfg.lists.on_stale,
-                          expected=cfg.lists.expected)
     reuse = None
     if cfg.credentials.signed_pass is not None or cfg.policy.direction != "none":
         reuse = ReuseStore(reuse_store_path(cfg), key=key, retention_s=cfg.privacy.retention_days * 86400.0)
-    return Policy(settings, verifiers, clock, Pseudonymizer(key), lists=lists, reuse=reuse)
+    return Policy(settings, verifiers, clock, Pseudonymizer(key), lists=make_list_store(cfg, clock), reuse=reuse)
+
+
+def make_list_store(cfg: Config, clock: Clock) -> ListStore | None:
+    """The signed-list store, imported only when ``[lists]`` is configured (it needs cryptography)."""
+    if cfg.lists is None:
+        return None
+    from device.credentials.signed_pass import load_public_key
+    from device.lists import ListStore
+
+    keys = [load_public_key(p, f"lists.trusted_keys[{i}]") for i, p in enumerate(cfg.lists.trusted_keys)]
+    return ListStore(list_store_path(cfg), keys, site=cfg.device.site, now=clock.now,
+                     max_age_s=cfg.lists.max_age_s, on_stale=cfg.lists.on_stale, expected=cfg.lists.expected)
 
 
 def _check_policy_types(cfg: Config) -> None:
@@ -129,7 +136,7 @@ def build(
         cfg.mqtt, device=cfg.device.id, site=cfg.device.site, door=cfg.device.door,
         journal_path=cfg.journal.path, max_rows=cfg.journal.max_rows, clock=clock,
         state_provider=lambda: state_snapshot(scan, cfg, clock), firmware=__version__,
-        lists=policy.lists if isinstance(policy.lists, ListStore) else None,
+        lists=policy.lists if cfg.lists is not None else None,  # type: ignore[arg-type]
     )
     scan = ScanLoop(
         camera=camera or make_camera(cfg),
@@ -162,7 +169,7 @@ def state_snapshot(scan: ScanLoop, cfg: Config, clock: Clock) -> dict[str, objec
         "scans": health.scans,
         "policy_mode": cfg.policy.mode.value,
         "policy_version": scan.policy.settings.version,
-        "lists": scan.policy.lists.versions() if isinstance(scan.policy.lists, ListStore) else {},
+        "lists": scan.policy.lists.versions() if scan.policy.lists is not None else {},
         "door": cfg.device.door,
     }
 

@@ -20,20 +20,22 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from device.config import MqttConfig
 from device.journal import Journal, OutboxRow
-from device.lists import ListStore
 from device.mqtt_client import backoff_delay, connect_properties, identity, new_client, tls_context
 from device.mqtt_discovery import discovery_config
 from device.mqtt_link import PublisherStats, Tuning, _Link
-from device.mqtt_lists import ListFeed
 from device.ports import Clock
 from device.topics import Topics
+
+if TYPE_CHECKING:
+    from device.lists import ListStore
+    from device.mqtt_lists import ListFeed
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,11 @@ class MqttPublisher:
         self._firmware = firmware
         self._tuning = Tuning(**tuning)
         self.topics = Topics(cfg.topic_prefix, site, device, cfg.discovery_prefix)
-        self._lists = ListFeed(lists, self.topics, clock) if lists is not None else None
+        self._lists: ListFeed | None = None
+        if lists is not None:
+            from device.mqtt_lists import ListFeed
+
+            self._lists = ListFeed(lists, self.topics, clock)
         self._ident = identity(cfg, site=site, device=device)  # raises PublishError early
         self._tls = tls_context(cfg) if cfg.tls else None
         self.stats = PublisherStats()

@@ -54,6 +54,8 @@ ADMIN_ROLE = "admin"
 class ListChecker(Protocol):
     def check(self, verified: Verified) -> Reason | None: ...
 
+    def versions(self) -> dict[str, int]: ...
+
 
 @dataclass(frozen=True)
 class PolicySettings:

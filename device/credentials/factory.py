@@ -11,19 +11,26 @@ from device.config_credentials import CredentialsConfig
 from device.credentials.badge import BadgeList
 from device.credentials.base import CredentialVerifier
 from device.credentials.cccd import CccdVerifier
-from device.credentials.eu_dcc import EuDccVerifier
-from device.credentials.shc import ShcVerifier
-from device.credentials.signed_pass import SignedPassVerifier
 
 
 def build_verifiers(cfg: CredentialsConfig, key_for_badges: bytes) -> list[CredentialVerifier]:
-    """Read each enabled type's trust material; raises ConfigError naming the key on bad files."""
+    """Read each enabled type's trust material; raises ConfigError naming the key on bad files.
+
+    The signed types are imported only when configured: cryptography and cbor2 add
+    about 14 MB of RSS, which a badge-only door should not pay on a Pi.
+    """
     verifiers: list[CredentialVerifier] = []
     if cfg.signed_pass is not None:
+        from device.credentials.signed_pass import SignedPassVerifier
+
         verifiers.append(SignedPassVerifier.from_files(cfg.signed_pass.trusted_keys))
     if cfg.eu_dcc is not None:
+        from device.credentials.eu_dcc import EuDccVerifier
+
         verifiers.append(EuDccVerifier.from_file(cfg.eu_dcc.trust_list, cfg.eu_dcc.rules))
     if cfg.shc is not None:
+        from device.credentials.shc import ShcVerifier
+
         verifiers.append(ShcVerifier.from_config(cfg.shc))
     if cfg.cccd is not None and cfg.cccd.enabled:
         registered = cfg.cccd.registered_file
