@@ -15,9 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import Literal, TypeVar
 
 from device.errors import JournalError
 from device.ports import Clock
+from device.sqlitedb import open_private
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,6 @@ T = TypeVar("T")
 # Alerts may go past max_rows by this many rows so that the alert saying
 # "journal full" (and a few others) is never itself refused.
 ALERT_RESERVE = 1000
-BUSY_TIMEOUT_MS = 5000
-OPEN_ATTEMPTS = 10
 # A retry deferral further in the future than this means the wall clock jumped
 # backwards since the row was deferred; such rows are treated as due.
 MAX_DEFER_S = 24 * 3600.0
@@ -107,47 +104,9 @@ class Journal:
         self._ids = {"device": device, "site": site, "door": door}
         self._max_rows = max_rows
         self._clock = clock
-        self._db = self._guard("open", lambda: self._open(path))
+        self._db = self._guard("open", lambda: open_private(path, _SCHEMA))
 
     # -- opening ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
-        # exist_ok: the scan and delivery threads may create the directory at once.
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Create the file ourselves so it is never briefly world-readable;
-        # SQLite gives the -wal/-shm files the same mode as the database.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-        for attempt in range(OPEN_ATTEMPTS):
-            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            try:
-                Journal._setup(db)
-                return db
-            except sqlite3.OperationalError as exc:
-                db.close()
-                # Two threads opening a brand-new file race on the switch to WAL,
-                # which SQLite reports as "locked" without waiting on busy_timeout.
-                if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
-            except BaseException:
-                db.close()
-                raise
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _setup(db: sqlite3.Connection) -> None:
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":  # WAL is persistent: only a new file needs the switch
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"cannot switch to WAL (journal_mode={mode})")
-        db.execute("PRAGMA synchronous = FULL")
-        # Both threads may create the schema at once: one write transaction.
-        db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
 
     def _guard(self, what: str, fn: Callable[[], T]) -> T:
         """Run ``fn``; map every SQLite/OS failure to JournalError, rolling back."""

@@ -44,7 +44,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import os
 import re
 import sqlite3
 import threading
@@ -62,6 +61,7 @@ from device.credentials.cbor_guard import scan as cbor_scan
 from device.credentials.signed_pass import key_id
 from device.errors import CredentialError, JournalError
 from device.model import Reason
+from device.sqlitedb import open_private
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class ListStore:
         self._suppressed: dict[tuple[str, str], int] = {}
         self._stale_alerted: set[str] = set()
         try:
-            self._db = _open(path)
+            self._db = open_private(path, _SCHEMA, check_same_thread=False)
             self._load()
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"list store {path} cannot be opened: {exc}") from exc
@@ -440,20 +440,3 @@ class ListStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-    db = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA busy_timeout = 5000")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
-        db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
-    except BaseException:
-        db.close()
-        raise
-    return db

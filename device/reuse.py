@@ -25,7 +25,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -34,6 +33,7 @@ from typing import Literal
 
 from device.errors import JournalError
 from device.model import Reason
+from device.sqlitedb import open_private
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ReuseStore:
         self._lock = threading.Lock()
         self._next_prune = 0.0
         try:
-            self._db = _open(path)
+            self._db = open_private(path, _SCHEMA, check_same_thread=False)
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"reuse store {path} cannot be opened: {exc}") from exc
 
@@ -174,20 +174,3 @@ class ReuseStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-    db = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA busy_timeout = 5000")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
-        db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
-    except BaseException:
-        db.close()
-        raise
-    return db

@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Iterable
 from pathlib import Path
 
-from device.credentials.base import Verified, VerifyContext
+from device.credentials.base import Verified, VerifyContext, read_list_file
 from device.errors import ConfigError, CredentialError
 from device.model import CredentialSummary, Reason
 
@@ -29,13 +29,8 @@ class BadgeList:
 
     @classmethod
     def from_file(cls, key: bytes, path: Path) -> BadgeList:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise ConfigError("credentials.badge.codes_file", f"{path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError("credentials.badge.codes_file", f"cannot read {path}: {exc}") from None
-        return cls(key, parse_badge_lines(text.splitlines(), str(path)))
+        lines = read_list_file(path, "credentials.badge.codes_file")
+        return cls(key, parse_badge_lines(lines, str(path)))
 
     def __len__(self) -> int:
         return len(self._hashes)

@@ -13,8 +13,10 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+from device.errors import ConfigError
 from device.model import CredentialSummary
 
 
@@ -72,3 +74,13 @@ class CredentialVerifier(Protocol):
 
     def verify(self, payload: bytes, ctx: VerifyContext) -> Verified:
         """Parse and authenticate; raise CredentialError(reason) on any failure."""
+
+
+def read_list_file(path: Path, key: str) -> list[str]:
+    """The lines of a config-named text file (BOM tolerated); a missing or unreadable file is a ConfigError."""
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise ConfigError(key, f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc}") from None

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from device.credentials.base import Verified, VerifyContext
+from device.credentials.base import Verified, VerifyContext, read_list_file
 from device.credentials.textcheck import clean_text
 from device.errors import ConfigError, CredentialError
 from device.model import CredentialSummary, Reason
@@ -104,13 +104,8 @@ class CccdVerifier:
 
     @classmethod
     def from_file(cls, key: bytes, path: Path) -> CccdVerifier:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise ConfigError("credentials.cccd.registered_file", f"{path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError("credentials.cccd.registered_file", f"cannot read {path}: {exc}") from None
-        return cls(parse_registered_lines(text.splitlines(), str(path)), key)
+        lines = read_list_file(path, "credentials.cccd.registered_file")
+        return cls(parse_registered_lines(lines, str(path)), key)
 
     def _hash(self, id_number: str) -> bytes:
         return hmac.new(self._key, b"cccd\x00" + id_number.encode("ascii"), hashlib.sha256).digest()
