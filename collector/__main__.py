@@ -28,7 +28,7 @@ from paho.mqtt.properties import Properties
 
 from collector.store import Store
 from device.errors import EntryscanError
-from device.mqtt_client import read_password
+from device.keys import read_secret_text
 from device.topics import collector_filters
 
 log = logging.getLogger("collector")
@@ -51,7 +51,7 @@ class Collector:
                              manual_ack=True)
         user = a.username or urllib.parse.unquote(url.username or "") or None
         if user:
-            client.username_pw_set(user, read_password(a.password_file) if a.password_file else None)
+            client.username_pw_set(user, read_secret_text(a.password_file, "--password-file") if a.password_file else None)
         if url.scheme == "mqtts":
             ctx = ssl.create_default_context(cafile=a.ca_file)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2

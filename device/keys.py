@@ -52,6 +52,6 @@ def _check_key(data: bytes, path: Path, key_name: str) -> bytes:
 def read_secret_text(path: Path, key_name: str) -> str:
     """A one-line secret (e.g. the MQTT password) from a private file."""
     try:
-        return _read_private(path, key_name).decode("utf-8").strip()
+        return _read_private(path, key_name).decode("utf-8").strip("\r\n")
     except UnicodeDecodeError:
         raise ConfigError(key_name, f"{path} is not UTF-8 text") from None

@@ -79,7 +79,7 @@ class MqttPublisher:
             from device.mqtt_lists import ListFeed
 
             self._lists = ListFeed(lists, self.topics, clock)
-        self._ident = identity(cfg, site=site, device=device)  # raises PublishError early
+        self._ident = identity(cfg, site=site, device=device)  # raises ConfigError early (exit 78)
         self._tls = tls_context(cfg) if cfg.tls else None
         self.stats = PublisherStats()
         self._wake = threading.Event()

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import random
 import ssl
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,7 +19,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.config import MqttConfig
-from device.errors import PublishError
+from device.errors import ConfigError
+from device.keys import read_secret_text
 
 log = logging.getLogger(__name__)
 
@@ -59,25 +58,11 @@ class Identity:
         return f"Identity(client_id={self.client_id!r}, username={self.username!r})"
 
 
-def read_password(path: Path) -> str:
-    """The broker password from a file readable by its owner only."""
-    try:
-        st = path.stat()
-        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise PublishError(
-                f"mqtt.password_file {path} is readable by group/others (mode {stat.S_IMODE(st.st_mode):o});"
-                " chmod 600 it"
-            )
-        return path.read_text(encoding="utf-8").strip("\r\n")
-    except OSError as exc:
-        raise PublishError(f"mqtt.password_file {path}: cannot read: {exc.strerror or exc}") from None
-
-
 def identity(cfg: MqttConfig, *, site: str, device: str) -> Identity:
     username = cfg.username or cfg.url_user or None
-    password = read_password(cfg.password_file) if cfg.password_file is not None else None
+    password = read_secret_text(cfg.password_file, "mqtt.password_file") if cfg.password_file is not None else None
     if password is not None and username is None:
-        raise PublishError("mqtt.password_file is set but no username (mqtt.username or the URL's user)")
+        raise ConfigError("mqtt.password_file", "is set but no username (mqtt.username or the URL's user)")
     return Identity(cfg.client_id or f"entryscan-{site}-{device}", username, password)
 
 
@@ -89,7 +74,7 @@ def tls_context(cfg: MqttConfig) -> ssl.SSLContext:
         if cfg.cert_file is not None and cfg.key_file is not None:
             ctx.load_cert_chain(str(cfg.cert_file), str(cfg.key_file))
     except (OSError, ssl.SSLError) as exc:
-        raise PublishError(f"mqtt TLS setup failed: {exc}") from None
+        raise ConfigError("mqtt", f"TLS setup failed (ca_file/cert_file/key_file): {exc}") from None
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx

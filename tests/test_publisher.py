@@ -19,7 +19,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from device.config import MqttConfig
-from device.errors import PublishError
+from device.errors import ConfigError
 from device.journal import Journal
 from device.mqtt import MqttPublisher
 from device.mqtt_client import backoff_delay, identity
@@ -313,13 +313,13 @@ def test_password_file_must_be_private(tmp_path: Path) -> None:
     secret.write_text("s3cret\n")
     secret.chmod(0o644)
     cfg = MqttConfig(url="mqtt://127.0.0.1", username="door-1", password_file=secret)
-    with pytest.raises(PublishError, match="chmod 600"):
+    with pytest.raises(ConfigError, match="chmod 600"):
         identity(cfg, site="hq", device="door-1")
     secret.chmod(0o600)
     ident = identity(cfg, site="hq", device="door-1")
     assert ident.password == "s3cret" and ident.client_id == "entryscan-hq-door-1"
     assert "s3cret" not in repr(ident)
-    with pytest.raises(PublishError, match="no username"):
+    with pytest.raises(ConfigError, match="no username"):
         identity(MqttConfig(url="mqtt://127.0.0.1", password_file=secret), site="hq", device="d")
     assert identity(MqttConfig(url="mqtt://u1@127.0.0.1"), site="s", device="d").username == "u1"
 
