@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 from device.clock import kernel_clock_synced
@@ -53,10 +53,41 @@ def check_outputs(cfg: Config) -> str:
 
 
 def check_broker(cfg: Config) -> str:
+    """A real MQTT v5 CONNECT with the device's TLS identity, under a separate client id.
+
+    The daemon's own client id is not used: the broker would otherwise close the
+    running daemon's session to make room for ours.
+    """
+    import dataclasses
+    import threading
+
+    from device.mqtt_client import identity, new_client, tls_context
+
+    ident = identity(cfg.mqtt, site=cfg.device.site, device=cfg.device.id)
+    ident = dataclasses.replace(ident, client_id=f"{ident.client_id}-selftest")
+    client = new_client(cfg.mqtt, ident, tls_context(cfg.mqtt) if cfg.mqtt.tls else None, "selftest/none", 1)
+    client.will_clear()
+    answered = threading.Event()
+    outcome: list[str] = []
+
+    def on_connect(c: Any, u: Any, flags: Any, rc: Any, props: Any) -> None:
+        outcome.append(str(rc))
+        answered.set()
+
+    client.on_connect = on_connect
     started = time.monotonic()
-    with socket.create_connection((cfg.mqtt.host, cfg.mqtt.port), timeout=5):
-        pass
-    return f"ok TCP {cfg.mqtt.host}:{cfg.mqtt.port} in {1000 * (time.monotonic() - started):.0f} ms"
+    client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=10)
+    client.loop_start()
+    try:
+        if not answered.wait(10):
+            return f"FAIL no CONNACK from {cfg.mqtt.host}:{cfg.mqtt.port} within 10 s"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    scheme = "TLS" if cfg.mqtt.tls else "plain"
+    if outcome[0] != "Success":
+        return f"FAIL broker refused ({outcome[0]})"
+    return f"ok MQTT v5 over {scheme} to {cfg.mqtt.host}:{cfg.mqtt.port} in {1000 * (time.monotonic() - started):.0f} ms"
 
 
 def check_clock(cfg: Config) -> str:

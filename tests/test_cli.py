@@ -97,3 +97,18 @@ def test_selftest_off_a_pi_says_so() -> None:
 def test_usage_error_exits_2() -> None:
     assert entryscan("check").returncode == 2
     assert entryscan("frobnicate").returncode == 2
+
+
+def test_selftest_broker_check_does_a_real_mqtt_connect(tmp_path: Path, mosquitto: object) -> None:
+    from device.config import load_config
+    from device.selftest import check_broker
+
+    cfg_path = door_config(tmp_path)
+    cfg_path.write_text(cfg_path.read_text().replace("mqtt://127.0.0.1:1", mosquitto.url))  # type: ignore[attr-defined]
+    assert check_broker(load_config(cfg_path)).startswith("ok MQTT v5 over plain")
+    cfg_path.write_text(cfg_path.read_text().replace(mosquitto.url, "mqtt://127.0.0.1:1"))  # type: ignore[attr-defined]
+    try:
+        result = check_broker(load_config(cfg_path))
+    except OSError:
+        result = "FAIL refused"
+    assert result.startswith("FAIL")
