@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -73,10 +74,11 @@ def jws_from_numeric(payload: bytes) -> str:
         raise CredentialError(Reason.MALFORMED, "chunked health cards are not supported")
     if not _DIGITS.fullmatch(digits):
         raise CredentialError(Reason.MALFORMED, "shc:/ must be followed by digit pairs")
-    values = [int(digits[i : i + 2]) for i in range(0, len(digits), 2)]
-    if max(values) > ord("z") - 45:
+    pairs = np.frombuffer(digits, dtype=np.uint8).reshape(-1, 2).astype(np.int16) - ord("0")
+    values = pairs[:, 0] * 10 + pairs[:, 1]
+    if values.size and int(values.max()) > ord("z") - 45:
         raise CredentialError(Reason.MALFORMED, "digit pair outside 00..77")
-    return "".join(chr(v + 45) for v in values)
+    return (values + 45).astype(np.uint8).tobytes().decode("ascii")
 
 
 class ShcVerifier:

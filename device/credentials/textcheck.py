@@ -9,15 +9,16 @@ composed.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 
 from device.errors import CredentialError
 from device.model import Reason
 
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
+# Unicode categories Cc (C0, DEL, C1) and Cs (surrogates) plus the bidi controls, as one regex:
+# a per-character category lookup cost ~0.2 ms on a SMART Health Card.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def clean_text(value: object, field: str, max_len: int = 1024) -> str:
@@ -26,10 +27,9 @@ def clean_text(value: object, field: str, max_len: int = 1024) -> str:
         raise CredentialError(Reason.MALFORMED, f"{field} is not text")
     if len(value) > max_len:
         raise CredentialError(Reason.MALFORMED, f"{field} is longer than {max_len} characters")
-    for ch in value:
-        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs"):
-            raise CredentialError(Reason.MALFORMED, f"{field} contains a control or bidi character")
-    return unicodedata.normalize("NFC", value)
+    if _UNSAFE.search(value):
+        raise CredentialError(Reason.MALFORMED, f"{field} contains a control or bidi character")
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
 def check_tree(value: object, field: str, budget: int = 10_000) -> None:
