@@ -23,7 +23,6 @@ from device.decode import load_grey
 from device.model import GreyImage
 
 READY_TIMEOUT_S = 30.0
-VARIANTS = {"cli": False, "cli+framescan": True}  # name -> swap FrameScanner in via bench.shim
 
 
 def frame_folder(folder: Path, distinct: Sequence[GreyImage], count: int,
@@ -81,12 +80,12 @@ START_ATTEMPTS = 3
 
 
 @contextmanager
-def daemon(workdir: Path, url: str, frames_dir: Path, fps: float, framescan: bool) -> Iterator[Running]:
+def daemon(workdir: Path, url: str, frames_dir: Path, fps: float) -> Iterator[Running]:
     """Start the daemon with NOTIFY_SOCKET set; yields once READY=1 (its first frame) arrived."""
     failures: list[str] = []
     for attempt in range(START_ATTEMPTS):
         work = workdir if attempt == 0 else workdir.with_name(f"{workdir.name}-retry{attempt}")
-        with _started(work, url, frames_dir, fps, framescan) as run:
+        with _started(work, url, frames_dir, fps) as run:
             if run.ready is not None:
                 run.failed_starts = len(failures)
                 yield run
@@ -96,13 +95,13 @@ def daemon(workdir: Path, url: str, frames_dir: Path, fps: float, framescan: boo
 
 
 @contextmanager
-def _started(workdir: Path, url: str, frames_dir: Path, fps: float, framescan: bool) -> Iterator[Running]:
+def _started(workdir: Path, url: str, frames_dir: Path, fps: float) -> Iterator[Running]:
     workdir.mkdir(parents=True, exist_ok=True)
     config = door_config(workdir, url, frames_dir, fps)
     with notify_socket(workdir) as sock, (workdir / "daemon.log").open("wb") as log:
         env = dict(os.environ, NOTIFY_SOCKET=str(workdir / "notify.sock"), GPIOZERO_PIN_FACTORY="mock")
         started = time.monotonic()
-        proc = subprocess.Popen(daemon_command(config, framescan), env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(daemon_command(config), env=env, stdout=log, stderr=log)
         try:
             yield Running(proc, started, wait_ready(sock, proc, READY_TIMEOUT_S))
         finally:

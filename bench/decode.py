@@ -1,6 +1,6 @@
 """decode: ms per 640x480 grey frame and detection rate, our per-frame path against its peers.
 
-Methods, interleaved per frame with a rotating order:
+Methods, interleaved per frame in a shuffled order (see common.interleaved):
 * ``pipeline``  - camera adapter (Y-plane view of a padded YUV420 buffer, Frame stamp) -> FrameScanner
                   -> debounce -> policy (sample door badge allowlist). Debounce 0 s so every decoded
                   code reaches the policy (a policy decision costs ~20 us); the journal commit and

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench import frames
 from bench.common import Mode, emit, median, mosquitto, proc_rss_mb
-from bench.daemon import VARIANTS, daemon, frame_folder, wait_idle
+from bench.daemon import daemon, frame_folder, wait_idle
 
 W, H = 640, 480
 CODE_EVERY = 500
@@ -27,13 +27,13 @@ def folder_for(work: Path, count: int) -> Path:
     return frame_folder(work, frames.still_scene(W, H, 16), count, coded=coded, every=CODE_EVERY)
 
 
-def measure(tmp: Path, url: str, variant: str, count: int, starts: int) -> None:
-    work = tmp / variant.replace("+", "_")
+def measure(tmp: Path, url: str, count: int, starts: int) -> None:
+    work = tmp / "daemon"
     folder = folder_for(work, count)
     ready_s: list[float] = []
     failed = 0
     for i in range(starts):  # extra starts only for the READY time; the last one replays everything
-        with daemon(work / f"run{i}", url, folder, 0, VARIANTS[variant]) as run:
+        with daemon(work / f"run{i}", url, folder, 0) as run:
             assert run.ready is not None
             ready_s.append(run.ready - run.started)
             failed += run.failed_starts
@@ -45,15 +45,15 @@ def measure(tmp: Path, url: str, variant: str, count: int, starts: int) -> None:
             rss_end = proc_rss_mb(run.pid)
             time.sleep(FLOOR_WINDOW_S)
             floor = (run.cpu_s() - cpu_replayed) / FLOOR_WINDOW_S
-    emit("footprint", "start_to_ready_median", median(ready_s), "s", variant=variant, n=len(ready_s))
-    emit("footprint", "start_to_ready_max", max(ready_s), "s", variant=variant, n=len(ready_s))
-    emit("footprint", "failed_starts", failed, "starts", variant=variant, n=len(ready_s) + failed)
-    emit("footprint", "rss_after_start", rss_start, "MB", variant=variant)
-    emit("footprint", f"rss_after_{count}_frames", rss_end, "MB", variant=variant)
+    emit("footprint", "start_to_ready_median", median(ready_s), "s", n=len(ready_s))
+    emit("footprint", "start_to_ready_max", max(ready_s), "s", n=len(ready_s))
+    emit("footprint", "failed_starts", failed, "starts", n=len(ready_s) + failed)
+    emit("footprint", "rss_after_start", rss_start, "MB")
+    emit("footprint", f"rss_after_{count}_frames", rss_end, "MB")
     # fps 0: frames back to back, so this is the CPU per frame with no idle time in between.
     emit("footprint", "cpu_per_1000_frames_fps0", (cpu_replayed - cpu_ready) / count * 1000, "s",
-         variant=variant, frames=count)
-    emit("footprint", "idle_floor_cpu_share", floor * 100, "% of one core", variant=variant)
+         frames=count)
+    emit("footprint", "idle_floor_cpu_share", floor * 100, "% of one core")
 
 
 def main(mode: Mode) -> None:
@@ -61,5 +61,4 @@ def main(mode: Mode) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp_name:
         tmp = Path(tmp_name)
         with mosquitto(tmp / "broker") as url:
-            for variant in VARIANTS:
-                measure(tmp, url, variant, count, mode.pick(1, 3))
+            measure(tmp, url, count, mode.pick(1, 3))

@@ -2,10 +2,9 @@
 
 ``entryscan run --simulate`` with a private mosquitto, DirCamera paced at 10 and 15 fps. After READY
 and a warm-up, the daemon's utime+stime (/proc/<pid>/stat) over a fixed window gives its CPU share
-of one core, and CPU seconds per 1,000 frames (frames = fps x window). Two variants: the CLI as
-shipped (whatever decoder device/builder.py wires) and the same with FrameScanner swapped in by
-bench/shim.py. ``replay_load_share`` is DirCamera's own PNG load at that fps, which a Pi camera
-does not pay; it is included in the daemon figures, not subtracted.
+of one core, and CPU seconds per 1,000 frames (frames = fps x window). This is the daemon as
+shipped (device/builder.py wires FrameScanner). ``replay_load_share`` is DirCamera's own PNG load
+at that fps, which a Pi camera does not pay; it is included in the daemon figures, not subtracted.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from bench import frames
 from bench.common import Mode, emit, mosquitto
-from bench.daemon import VARIANTS, daemon, frame_folder, load_cost_ms
+from bench.daemon import daemon, frame_folder, load_cost_ms
 
 W, H = 640, 480
 DISTINCT = 16
@@ -24,11 +23,11 @@ WARMUP_S = 1.5
 FPS = {True: (15,), False: (10, 15)}  # quick mode: one rate is enough to prove the bench works
 
 
-def measure(tmp: Path, url: str, variant: str, fps: int, window: float) -> None:
-    work = tmp / f"{variant.replace('+', '_')}-{fps}"
+def measure(tmp: Path, url: str, fps: int, window: float) -> None:
+    work = tmp / f"daemon-{fps}"
     count = int(fps * (window + WARMUP_S + 20))  # slack for a slow start: never run out of frames
     folder = frame_folder(work, frames.still_scene(W, H, DISTINCT), count)
-    with daemon(work, url, folder, fps, VARIANTS[variant]) as run:
+    with daemon(work, url, folder, fps) as run:
         time.sleep(WARMUP_S)
         cpu0, t0 = run.cpu_s(), time.monotonic()
         time.sleep(window)
@@ -36,9 +35,9 @@ def measure(tmp: Path, url: str, variant: str, fps: int, window: float) -> None:
         failed = run.failed_starts
     share = (cpu1 - cpu0) / (t1 - t0)
     per_1000 = (cpu1 - cpu0) / (fps * (t1 - t0)) * 1000
-    emit("idle", "cpu_share", share * 100, "% of one core", fps=fps, variant=variant, window_s=round(t1 - t0, 1))
-    emit("idle", "cpu_per_1000_frames", per_1000, "s", fps=fps, variant=variant)
-    emit("idle", "failed_starts", failed, "starts", fps=fps, variant=variant)
+    emit("idle", "cpu_share", share * 100, "% of one core", fps=fps, window_s=round(t1 - t0, 1))
+    emit("idle", "cpu_per_1000_frames", per_1000, "s", fps=fps)
+    emit("idle", "failed_starts", failed, "starts", fps=fps)
 
 
 def main(mode: Mode) -> None:
@@ -47,9 +46,8 @@ def main(mode: Mode) -> None:
         tmp = Path(tmp_name)
         with mosquitto(tmp / "broker") as url:
             for fps in FPS[mode.quick]:
-                for variant in VARIANTS:
-                    measure(tmp, url, variant, fps, window)
-        sample = next((tmp / "cli-15" / "store").glob("s*.png"))
+                measure(tmp, url, fps, window)
+        sample = next((tmp / "daemon-15" / "store").glob("s*.png"))
         load_ms = load_cost_ms(sample)
         emit("idle", "replay_load", load_ms, "ms per frame")
         for fps in (10, 15):
