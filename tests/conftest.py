@@ -40,3 +40,13 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
 def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
     """A plain anonymous broker on a free loopback port."""
     return mosquitto_factory()
+
+
+@pytest.fixture(autouse=True)
+def _reap_doors() -> Iterator[None]:
+    """Whatever a test asserted, no daemon it started outlives it."""
+    yield
+    from tests.support.door import LIVE
+
+    while LIVE:
+        LIVE.pop().reap()

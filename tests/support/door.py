@@ -48,6 +48,9 @@ def frames_dir(dest: Path, names: list[str]) -> Path:
     return dest
 
 
+LIVE: list[Door] = []  # every started door, so a failing test cannot leave a daemon running
+
+
 class Door:
     """One daemon process with its own state folder (journal, key) that survives restarts."""
 
@@ -70,7 +73,14 @@ class Door:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        LIVE.append(self)
         return self
+
+    def reap(self) -> None:
+        """Kill the process if it is still running (test teardown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def _drain(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
