@@ -38,7 +38,7 @@ def signed_pass_cases() -> list[tuple[str, CredentialVerifier, bytes, VerifyCont
     now = dt.datetime.now(dt.UTC)
     claims = PassClaims(subject="staff-0042", name="A. Person", role="staff", sites=("hq",),
                         valid_from=now - dt.timedelta(hours=1), valid_until=now + dt.timedelta(days=30))
-    cases = []
+    cases: list[tuple[str, CredentialVerifier, bytes, VerifyContext]] = []
     for label, key in (("signed_pass_ed25519", ed25519.Ed25519PrivateKey.generate()),
                        ("signed_pass_es256", ec.generate_private_key(ec.SECP256R1()))):
         payload = issue(claims, key, now).encode()
@@ -88,13 +88,17 @@ def frame_decode() -> Callable[[object], object]:
     return lambda _: decoder.decode(frame)
 
 
+def _verify_call(verifier: CredentialVerifier, payload: bytes, ctx: VerifyContext) -> Callable[[object], object]:
+    return lambda _: verifier.verify(payload, ctx)
+
+
 def main(mode: Mode) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cases = [*cheap_cases(), *signed_pass_cases(), dcc_case(Path(tmp)), shc_case()]
         methods: dict[str, Callable[[object], object]] = {"decode_640x480": frame_decode()}
         for label, verifier, payload, ctx in cases:
             verifier.verify(payload, ctx)  # must verify: a failing case would time the wrong path
-            methods[label] = lambda _, v=verifier, p=payload, c=ctx: v.verify(p, c)
+            methods[label] = _verify_call(verifier, payload, ctx)
         times = interleaved(methods, [None], mode.pick(20, 400))
     decode_ms = median(times["decode_640x480"]) * 1000
     emit("verify", "median", decode_ms * 1000, "us", type="decode_640x480")
