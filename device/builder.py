@@ -148,6 +148,7 @@ def build(
         notifier=publisher,
         settings=ScanSettings(capture_timeout_s=cfg.camera.timeout_s, share=cfg.privacy.share),
         on_event=on_event,
+        on_storage_fault=publisher.transient_alert,
     )
     return Components(cfg, clock, scan, feedback, publisher, pin_factory)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from device.config import MqttConfig
-from device.journal import Journal, OutboxRow
+from device.journal import Journal, OutboxRow, iso_ms
 from device.mqtt_client import backoff_delay, connect_properties, identity, new_client, tls_context
 from device.mqtt_discovery import discovery_config
 from device.mqtt_link import PublisherStats, Tuning, _Link
@@ -44,6 +45,7 @@ ACK_FLUSH_S = 0.2
 POLL_S = 1.0  # re-read the journal this often even without notify() (deferred rows fall due)
 REJECT_ALERT_INTERVAL_S = 60.0
 CLIENT_ERROR_ALERT_INTERVAL_S = 300.0
+TRANSIENT_ALERTS = 50  # memory-only alerts awaiting a connection; beyond this the oldest are dropped
 CHECKPOINT_S = 300.0
 
 
@@ -96,6 +98,7 @@ class MqttPublisher:
         self._next_error_alert = 0.0
         self._next_checkpoint = clock.monotonic() + CHECKPOINT_S
         self._state_error_logged = False
+        self._transient: deque[dict[str, object]] = deque(maxlen=TRANSIENT_ALERTS)
 
     # -- public API ----------------------------------------------------------------------
 
@@ -108,6 +111,12 @@ class MqttPublisher:
 
     def notify(self) -> None:
         """New rows are in the journal (called from the scan thread)."""
+        self._wake.set()
+
+    def transient_alert(self, kind: str, detail: dict[str, object]) -> None:
+        """An alert kept in memory only, for when the journal itself cannot be written (disk full, I/O)."""
+        ts = iso_ms(self._clock.now())
+        self._transient.append({"kind": kind, "ts": ts, **self._ids, "durable": False, **detail})
         self._wake.set()
 
     def publish_state(self) -> None:
@@ -241,6 +250,9 @@ class MqttPublisher:
             self._publish_state_doc(link, journal)
         if link.discovery_due:
             self._publish_discovery(link)
+        while self._transient:
+            alert = json.dumps(self._transient.popleft(), separators=(",", ":"), default=str)
+            link.publish_control("alert", self.topics.alert, alert, retain=False)
         if self._rejected_since_alert and now >= self._next_reject_alert:
             self._reject_alert(journal, now)
         self._check_ack_timeout(link, now)

@@ -83,8 +83,8 @@ class _Link:
         # reports the lost connection and this whole link is discarded anyway.
         self.inflight[info.mid] = _Inflight(row, now)
 
-    def publish_control(self, what: str, topic: str, payload: str) -> int:
-        mid = self.client.publish(topic, payload, qos=1, retain=True).mid
+    def publish_control(self, what: str, topic: str, payload: str, retain: bool = True) -> int:
+        mid = self.client.publish(topic, payload, qos=1, retain=retain).mid
         self.control[mid] = what
         return mid
 

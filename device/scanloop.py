@@ -24,6 +24,7 @@ from device.ports import Camera, Decoder, Feedback, Notifier
 log = logging.getLogger(__name__)
 
 SHAREABLE_DETAILS = ("name", "birth_date", "id_number")
+JOURNAL_REOPEN_S = 5.0
 
 
 class EntryJournal(Protocol):
@@ -72,6 +73,7 @@ class ScanLoop:
         notifier: Notifier,
         settings: ScanSettings,
         on_event: Callable[[dict[str, object]], None] | None = None,
+        on_storage_fault: Callable[[str, dict[str, object]], None] | None = None,
     ) -> None:
         self.camera = camera
         self.decoder = decoder
@@ -83,6 +85,8 @@ class ScanLoop:
         self._notifier = notifier
         self._settings = settings
         self._on_event = on_event
+        self._on_storage_fault = on_storage_fault
+        self._next_reopen = 0.0
         self.health = Health()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scan", daemon=True)
@@ -99,7 +103,7 @@ class ScanLoop:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        self._journal = self._open_journal()
+        self._journal = self._reopen_journal()
         delay = self._settings.retry_min_s
         while not self._stop.is_set():
             try:
@@ -150,19 +154,39 @@ class ScanLoop:
         return event
 
     def _persist(self, fields: dict[str, object]) -> dict[str, object]:
-        journal = self._journal
+        journal = self._journal or self._reopen_journal()
         try:
             if journal is None:
                 raise JournalError("journal is not open")
             event = journal.record_entry(fields)
         except JournalError as exc:
-            # The door keeps deciding; the shortfall is counted and shown in `state`.
-            self.health.storage = "fault"
-            self.health.unpersisted += 1
-            log.error("decision not persisted (%s); %d unpersisted so far", exc, self.health.unpersisted)
+            self._storage_fault(exc)
             return fields
+        if self.health.storage == "fault":
+            self._alert("storage_recovered", {"unpersisted": self.health.unpersisted})
         self.health.storage = "ok" if event is not None else "full"
         return event if event is not None else fields
+
+    def _storage_fault(self, exc: JournalError) -> None:
+        """The door keeps deciding; the shortfall is counted, shown in `state` and alerted once."""
+        self.health.unpersisted += 1
+        log.error("decision not persisted (%s); %d unpersisted so far", exc, self.health.unpersisted)
+        if self.health.storage != "fault" and self._on_storage_fault is not None:
+            # The journal is what failed, so this alert can only go out from memory, best effort.
+            self._on_storage_fault("storage_fault", {"error": str(exc)[:200]})
+        self.health.storage = "fault"
+
+    def _reopen_journal(self) -> EntryJournal | None:
+        now = time.monotonic()
+        if now < self._next_reopen:
+            return None
+        try:
+            self._journal = self._open_journal()
+        except JournalError as exc:
+            self._next_reopen = now + JOURNAL_REOPEN_S
+            log.error("journal cannot be opened: %s", exc)
+            return None
+        return self._journal
 
     def _alert(self, kind: str, detail: dict[str, object]) -> None:
         try:

@@ -363,3 +363,16 @@ def test_watchdog_liveness_goes_false_when_thread_stops(mosquitto: Mosquitto, ri
     stopper.start()
     stopper.join(10)
     assert not rig.publisher.alive()
+
+
+def test_transient_alert_goes_out_unretained_when_the_journal_cannot(mosquitto: Mosquitto, rig_factory: Any,
+                                                                     listeners: Any) -> None:
+    listener = listeners(mosquitto.url, [f"{DEV}/alert"])
+    rig = rig_factory(mosquitto.url)
+    rig.publisher.transient_alert("storage_fault", {"error": "database or disk is full"})
+    rig.publisher.start()
+    assert wait_for(lambda: listener.json_on("/alert"), timeout=10)
+    [alert] = listener.json_on("/alert")
+    assert alert["kind"] == "storage_fault" and alert["durable"] is False and alert["device"] == "door-1"
+    assert [retained for topic, _, retained in listener.messages if topic.endswith("/alert")] == [False]
+    assert rig.journal.backlog() == 0  # nothing was journaled for it

@@ -151,3 +151,37 @@ def test_dir_camera_drives_the_loop_end_to_end(tmp_path: Path, factory: MockFact
     assert [r["reason"] for r in rows] == ["ok", "not_allowed", "ok", "not_allowed", "ok"]
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
     loop.feedback.close()
+
+
+def test_storage_fault_keeps_deciding_alerts_once_and_recovers(tmp_path: Path, factory: MockFactory) -> None:
+    from device.errors import JournalError
+
+    clock = StepClock()
+    attempts: list[int] = []
+
+    def flaky_open() -> Journal:
+        attempts.append(1)
+        if len(attempts) <= 2:  # at thread start and for the first decision
+            raise JournalError("disk I/O error")
+        return Journal(tmp_path / "j.db", device="door-1", site="hq", door="main", max_rows=1000, clock=clock)
+
+    alerts: list[tuple[str, dict[str, object]]] = []
+    script = [frame("002-staff-0001.png", 1, 10.0), frame("006-visitor-unknown.png", 2, 10.1)]
+    loop = make_loop(tmp_path, ScriptedCamera(script), factory, Notified())
+    loop._open_journal = flaky_open
+    loop._on_storage_fault = lambda kind, detail: alerts.append((kind, detail))
+    from device import scanloop
+
+    scanloop_reopen, scanloop.JOURNAL_REOPEN_S = scanloop.JOURNAL_REOPEN_S, 0.0
+    try:
+        loop.start()
+        assert wait_for(lambda: loop.health.frames == 2, timeout=10)
+        loop.stop()
+    finally:
+        scanloop.JOURNAL_REOPEN_S = scanloop_reopen
+    assert loop.health.scans == 2  # the door kept deciding
+    assert [a[0] for a in alerts] == ["storage_fault"] and loop.health.unpersisted == 1
+    rows = journal_rows(tmp_path)
+    assert [r["kind"] for r in rows] == ["entry", "alert"]  # the second decision, then storage_recovered
+    assert loop.health.storage == "ok"
+    loop.feedback.close()
