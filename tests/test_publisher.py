@@ -376,3 +376,26 @@ def test_transient_alert_goes_out_unretained_when_the_journal_cannot(mosquitto: 
     assert alert["kind"] == "storage_fault" and alert["durable"] is False and alert["device"] == "door-1"
     assert [retained for topic, _, retained in listener.messages if topic.endswith("/alert")] == [False]
     assert rig.journal.backlog() == 0  # nothing was journaled for it
+
+
+def test_half_open_link_is_detected_and_rows_resent(mosquitto: Mosquitto, rig_factory: Any,
+                                                     listeners: Any) -> None:
+    """Reliability scenario 12: a link that silently stops carrying data (no FIN/RST)."""
+    from tests.support.proxy import BlackholeProxy
+
+    proxy = BlackholeProxy(mosquitto.port)
+    listener = listeners(mosquitto.url, [f"{DEV}/entry"], session=True)
+    rig = rig_factory(proxy.url)  # keepalive 5 s
+    rig.publisher.start()
+    try:
+        assert wait_for(lambda: rig.publisher.connected, timeout=10)
+        proxy.blackhole()
+        started = time.monotonic()
+        ids = rig.record(5)  # decided while the link is dead
+        assert wait_for(lambda: proxy.connections >= 2, timeout=5 * 1.5 + 5 + 2)
+        detected_after = time.monotonic() - started
+        assert wait_for(lambda: ids <= listener.event_ids(), timeout=15)
+        assert wait_for(lambda: rig.journal.backlog() == 0, timeout=10)
+        assert detected_after <= 5 * 1.5 + 5  # within 1.5 x keepalive + 5 s
+    finally:
+        proxy.close()
