@@ -30,12 +30,13 @@ class ZxingDecoder:
 
     ``try_rotate``/``try_downscale``/``try_invert`` default off: on 640x480 frames
     they double the cost and add nothing on upright codes. The thorough pass is
-    for the fallback path.
+    for the fallback path. With ``report_located`` zxing also returns symbols it
+    found but could not decode, which ``scan`` reports as a suspected code.
     """
 
     name = "zxing"
 
-    def __init__(self, *, thorough: bool = False) -> None:
+    def __init__(self, *, thorough: bool = False, report_located: bool = False) -> None:
         try:
             import zxingcpp
         except ImportError as exc:
@@ -47,12 +48,24 @@ class ZxingDecoder:
             "try_rotate": thorough,
             "try_downscale": thorough,
             "try_invert": thorough,
+            "return_errors": report_located,
         }
         self.thorough = thorough
 
+    def scan(self, image: GreyImage) -> tuple[list[Code], bool]:
+        """Codes found, and whether a symbol was located that did not decode."""
+        codes: list[Code] = []
+        located = False
+        for r in self._read(image, **self._kwargs):
+            if r.valid:
+                raw = bytes(r.bytes)
+                codes.append(Code(raw=raw, text=_text(raw)))
+            else:
+                located = True
+        return codes, located
+
     def decode(self, image: GreyImage) -> list[Code]:
-        results = self._read(image, **self._kwargs)
-        return [Code(raw=bytes(r.bytes), text=_text(bytes(r.bytes))) for r in results if r.valid]
+        return self.scan(image)[0]
 
 
 class ZbarDecoder:
@@ -75,15 +88,19 @@ class ZbarDecoder:
         results = self._decode((buf, width, height), symbols=self._symbols)
         return [Code(raw=bytes(r.data), text=_text(bytes(r.data))) for r in results]
 
+    def scan(self, image: GreyImage) -> tuple[list[Code], bool]:
+        """As ZxingDecoder.scan; zbar cannot report symbols it located but did not decode."""
+        return self.decode(image), False
 
-def make_decoder(backend: Backend) -> ZxingDecoder | ZbarDecoder:
+
+def make_decoder(backend: Backend, *, report_located: bool = False) -> ZxingDecoder | ZbarDecoder:
     """Build the configured decoder; ``auto`` takes zxing-cpp when it imports."""
     if backend == "zbar":
         return ZbarDecoder()
     if backend == "zxing":
-        return ZxingDecoder()
+        return ZxingDecoder(report_located=report_located)
     try:
-        return ZxingDecoder()
+        return ZxingDecoder(report_located=report_located)
     except DecoderError as exc:
         log.warning("zxing-cpp unavailable, falling back to pyzbar: %s", exc)
         return ZbarDecoder()

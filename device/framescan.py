@@ -35,12 +35,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from device.decode import Backend, ZbarDecoder, ZxingDecoder
+from device.decode import Backend, ZbarDecoder, ZxingDecoder, make_decoder
 from device.errors import DecoderError
 from device.model import Code, GreyImage
 from device.ports import Decoder
@@ -69,51 +68,6 @@ class ScanStats:
     fallback_runs: int = 0
     fallback_hits: int = 0
     over_budget: int = 0
-
-
-class _Primary:
-    """The fast pass: zxing-cpp QR only, reporting located-but-undecoded symbols."""
-
-    name = "zxing"
-
-    def __init__(self) -> None:
-        try:
-            import zxingcpp
-        except ImportError as exc:
-            raise DecoderError(f"zxing-cpp is not installed: {exc}") from exc
-        self._read = zxingcpp.read_barcodes
-        self._kwargs: dict[str, Any] = {
-            "formats": zxingcpp.BarcodeFormat.QRCode,
-            "text_mode": zxingcpp.TextMode.Plain,
-            "try_rotate": False,
-            "try_downscale": False,
-            "try_invert": False,
-            "return_errors": True,
-        }
-
-    def scan(self, image: GreyImage) -> tuple[list[Code], bool]:
-        """Codes found, and whether a symbol was located that did not decode."""
-        codes: list[Code] = []
-        suspect = False
-        for r in self._read(image, **self._kwargs):
-            if r.valid:
-                raw = bytes(r.bytes)
-                codes.append(Code(raw=raw, text=raw.decode("utf-8", errors="replace")))
-            else:
-                suspect = True
-        return codes, suspect
-
-
-class _ZbarPrimary:
-    """pyzbar as the fast pass (backend "zbar"): it cannot report suspected symbols."""
-
-    name = "zbar"
-
-    def __init__(self) -> None:
-        self._decoder = ZbarDecoder()
-
-    def scan(self, image: GreyImage) -> tuple[list[Code], bool]:
-        return self._decoder.decode(image), False
 
 
 @dataclass
@@ -197,7 +151,7 @@ class FrameScanner:
         refresh_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._primary = _make_primary(backend)
+        self._primary = make_decoder(backend, report_located=True)
         self._fallbacks = _make_fallbacks(self._primary.name) if fallback else []
         self.name = "framescan:" + "+".join([self._primary.name] + [f.label for f in self._fallbacks])
         self._fast_pixels = fast_pixels
@@ -283,18 +237,6 @@ class FrameScanner:
                 self.stats.fallback_hits += 1
                 return codes
         return []
-
-
-def _make_primary(backend: Backend) -> _Primary | _ZbarPrimary:
-    if backend == "zbar":
-        return _ZbarPrimary()
-    if backend == "zxing":
-        return _Primary()
-    try:
-        return _Primary()
-    except DecoderError as exc:
-        log.warning("zxing-cpp unavailable, scanning with pyzbar: %s", exc)
-        return _ZbarPrimary()
 
 
 def _make_fallbacks(primary: str) -> list[_Fallback]:
