@@ -137,6 +137,7 @@ def build(
         journal_path=cfg.journal.path, max_rows=cfg.journal.max_rows, clock=clock,
         state_provider=lambda: state_snapshot(scan, cfg, clock), firmware=__version__,
         lists=policy.lists if cfg.lists is not None else None,  # type: ignore[arg-type]
+        commands={"identify": lambda request: feedback.identify(), "state": lambda request: publisher.publish_state()},
     )
     scan = ScanLoop(
         camera=camera or make_camera(cfg),

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 BEEP_ACCEPT = (0.12, 0.05, 1)  # on, off, count
 BEEP_DENY = (0.07, 0.07, 3)
 BLINK_FAULT = (0.2, 1.8)
+IDENTIFY_S = 5.0
+IDENTIFY_FLASH_S = 0.25
 
 
 class GpioFeedback:
@@ -73,6 +75,15 @@ class GpioFeedback:
                 red.blink(on_time=self._cfg.deny_s, off_time=0, n=1)
             if buzzer:
                 buzzer.blink(*BEEP_DENY)
+
+    def identify(self, seconds: float = IDENTIFY_S) -> None:
+        """Both LEDs flash together and the buzzer chirps once: "this is the scanner you are asking about"."""
+        flashes = max(1, int(seconds / (2 * IDENTIFY_FLASH_S)))
+        for name in ("green", "red"):
+            if dev := self._dev(name):
+                dev.blink(on_time=IDENTIFY_FLASH_S, off_time=IDENTIFY_FLASH_S, n=flashes)
+        if buzzer := self._dev("buzzer"):
+            buzzer.blink(*BEEP_ACCEPT)
 
     def fault(self, active: bool) -> None:
         """Slow red blink while the camera or storage is faulty; the relay stays off."""

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,14 +29,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from device.config import MqttConfig
 from device.journal import Journal, OutboxRow, iso_ms
 from device.mqtt_client import backoff_delay, connect_properties, identity, new_client, tls_context
+from device.mqtt_commands import Handler
 from device.mqtt_discovery import discovery_config
+from device.mqtt_inbox import Inbox
 from device.mqtt_link import PublisherStats, Tuning, _Link
 from device.ports import Clock
 from device.topics import Topics
 
 if TYPE_CHECKING:
     from device.lists import ListStore
-    from device.mqtt_lists import ListFeed
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class MqttPublisher:
         state_provider: Callable[[], dict[str, object]],
         firmware: str,
         lists: ListStore | None = None,
+        commands: Mapping[str, Handler] | None = None,
         **tuning: float,
     ) -> None:
         self._cfg = cfg
@@ -76,11 +78,7 @@ class MqttPublisher:
         self._firmware = firmware
         self._tuning = Tuning(**tuning)
         self.topics = Topics(cfg.topic_prefix, site, device, cfg.discovery_prefix)
-        self._lists: ListFeed | None = None
-        if lists is not None:
-            from device.mqtt_lists import ListFeed
-
-            self._lists = ListFeed(lists, self.topics, clock)
+        self._inbox = Inbox(self.topics, clock, discovery=cfg.discovery, lists=lists, commands=commands)
         self._ident = identity(cfg, site=site, device=device)  # raises ConfigError early (exit 78)
         self._tls = tls_context(cfg) if cfg.tls else None
         self.stats = PublisherStats()
@@ -183,8 +181,8 @@ class MqttPublisher:
                 self._teardown(link)
             if self._stopping.is_set():
                 break
-            if self._lists is not None:
-                self._lists.poll(journal)
+            if self._inbox.lists is not None:
+                self._inbox.lists.poll(journal)
             # Backoff resets after a CONNACK, but not when the link died of an
             # error: a bug that fires on every connect must not become a 1 s loop.
             attempt = 0 if link.was_connected and not failed else attempt + 1
@@ -256,8 +254,8 @@ class MqttPublisher:
         if self._rejected_since_alert and now >= self._next_reject_alert:
             self._reject_alert(journal, now)
         self._check_ack_timeout(link, now)
-        if self._lists is not None:
-            self._lists.poll(journal)
+        if self._inbox.lists is not None:
+            self._inbox.lists.poll(journal)
         if now >= link.next_poll:
             link.more = True  # periodic re-read: deferred rows fall due, rows added without notify()
             link.next_poll = now + POLL_S
@@ -302,11 +300,9 @@ class MqttPublisher:
     def _announce(self, client: paho.Client, link: _Link) -> None:
         """After CONNACK: status online, state, discovery. Runs inside paho's on_connect."""
         link.publish_control("status", self.topics.status, "online")
-        if self._cfg.discovery:
-            client.subscribe(self.topics.ha_status, qos=1)
-            link.discovery_due = True
-        if self._lists is not None:
-            client.subscribe(self._lists.topic_filter, qos=1)
+        link.discovery_due = self._cfg.discovery
+        for topic_filter in self._inbox.filters():
+            client.subscribe(topic_filter, qos=1)
         self._state_due.set()
 
     def _publish_state_doc(self, link: _Link, journal: Journal) -> None:
@@ -374,12 +370,12 @@ class MqttPublisher:
             link = self._link
             if link is None or link.client is not client:
                 return
-            if self._lists is not None and self._journal is not None and self._lists.handle(
-                    message.topic, bytes(message.payload), self._journal):
-                return
-            if (message.topic == self.topics.ha_status
-                    and message.payload.strip() == b"online" and self._cfg.discovery):
+            reaction = self._inbox.handle(message.topic, bytes(message.payload), self._journal)
+            if reaction.rediscover:
                 link.discovery_due = True
+            if reaction.result is not None:
+                result = reaction.result
+                link.publish_control("result", self.topics.cmd_result(result.verb), result.payload(), retain=False)
         except Exception:  # noqa: BLE001 - odd topic encodings and the like
             log.warning("mqtt: ignored an unusable message")
 

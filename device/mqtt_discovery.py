@@ -3,7 +3,7 @@
 One retained config message at ``<discovery_prefix>/device/<id>/config``
 describes the device and its components: an ``event`` entity fed by the entry
 topic, a journal-backlog ``sensor`` and a camera ``binary_sensor`` (problem),
-both read from the retained state document. Availability follows the status
+both read from the retained state document, and an ``identify`` button. Availability follows the status
 topic, whose LWT says ``offline``.
 """
 
@@ -58,6 +58,15 @@ def _components(topics: Topics, uid: str) -> dict[str, dict[str, object]]:
             "state_class": "measurement",
             "entity_category": "diagnostic",
             "icon": "mdi:tray-full",
+        },
+        "identify": {
+            "p": "button",
+            "name": "Identify",
+            "unique_id": f"{uid}_identify",
+            "command_topic": topics.cmd("identify"),
+            "payload_press": '{"request_id": "home-assistant"}',
+            "entity_category": "diagnostic",
+            "icon": "mdi:lightbulb-on",
         },
         "camera": {
             "p": "binary_sensor",

@@ -280,12 +280,13 @@ def test_home_assistant_discovery(mosquitto: Mosquitto, rig_factory: Any, listen
     config = json.loads(listener.on("/config")[0])
     assert config["dev"]["ids"] == ["entryscan_hq_door_1"] and config["o"]["name"] == "entryscan"
     cmps = config["cmps"]
-    assert {c["p"] for c in cmps.values()} == {"event", "sensor", "binary_sensor"}
+    assert {c["p"] for c in cmps.values()} == {"event", "sensor", "binary_sensor", "button"}
+    assert cmps["identify"]["command_topic"] == f"{DEV}/cmd/identify"
     assert cmps["entry"]["event_types"] == ["accept", "deny"] and cmps["entry"]["state_topic"] == f"{DEV}/entry"
     assert cmps["camera"]["device_class"] == "problem"
     assert config["availability"] == [{"topic": f"{DEV}/status", "payload_available": "online",
                                        "payload_not_available": "offline"}]
-    assert len({c["unique_id"] for c in cmps.values()}) == 3
+    assert len({c["unique_id"] for c in cmps.values()}) == 4
     # Untrusted input on the subscribed topic: garbage is ignored, "online" republishes.
     for junk in (b"\xff\xfe\x00", b"x" * 10_000, b"offline"):
         listener.publish("homeassistant/status", junk)
