@@ -66,7 +66,9 @@ class GpioFeedback:
                 green.blink(on_time=self._cfg.accept_s, off_time=0, n=1)
             if buzzer:
                 buzzer.blink(*BEEP_ACCEPT)
-            if relay and not self._fault:
+            # A pulse already running is not extended: however many accepts arrive, the relay
+            # is never energised longer than one pulse at a time (reliability scenario 23).
+            if relay and not self._fault and not relay.value:
                 relay.blink(on_time=self._pulse_s, off_time=0, n=1)
         else:
             if green:

@@ -102,3 +102,23 @@ def test_console_lights_render_pin_state(factory: MockFactory) -> None:
     fb.devices["green"].on()
     assert "green \033[32m●" in lights.render()
     fb.close()
+
+
+def test_a_burst_of_accepts_never_holds_the_relay_longer_than_one_pulse(factory: MockFactory) -> None:
+    import time
+
+    fb = GpioFeedback(FeedbackConfig(), RelayConfig(pin=23, pulse_s=0.3), pin_factory=factory)
+    for _ in range(8):  # accepts every 0.1 s for 0.8 s
+        fb.show(ACCEPT)
+        time.sleep(0.1)
+    join_blinks(fb)
+    states = factory.pin(23).states
+    spans, on_at = [], None
+    for change in states:
+        if change.state and on_at is None:
+            on_at = change.timestamp
+        elif not change.state and on_at is not None:
+            spans.append(change.timestamp - on_at)
+            on_at = None
+    assert spans and max(spans) <= 0.3 + 0.06
+    fb.close()
