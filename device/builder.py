@@ -27,6 +27,7 @@ from device.policy import Policy, PolicySettings
 from device.ports import Camera, Clock
 from device.reuse import ReuseStore
 from device.scanloop import ScanLoop, ScanSettings
+from device.tamper import TamperSwitch
 from device.wipe import ensure_provisioned, list_store_path, reuse_store_path
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Components:
     feedback: GpioFeedback
     publisher: Any
     pin_factory: Any
+    tamper: TamperSwitch | None = None
 
 
 def make_camera(cfg: Config) -> Camera:
@@ -151,7 +153,11 @@ def build(
         on_event=on_event,
         on_storage_fault=publisher.transient_alert,
     )
-    return Components(cfg, clock, scan, feedback, publisher, pin_factory)
+    tamper = None
+    if cfg.tamper.pin is not None:
+        scan.set_tamper_lockout(cfg.tamper.lockout)
+        tamper = TamperSwitch(cfg.tamper.pin, scan.tamper_changed, pin_factory=pin_factory)
+    return Components(cfg, clock, scan, feedback, publisher, pin_factory, tamper)
 
 
 def state_snapshot(scan: ScanLoop, cfg: Config, clock: Clock) -> dict[str, object]:
@@ -166,6 +172,7 @@ def state_snapshot(scan: ScanLoop, cfg: Config, clock: Clock) -> dict[str, objec
         "decoder": scan.decoder.name,
         "clock_synced": clock.synced(),
         "storage": health.storage,
+        "tamper": health.tamper,
         "unpersisted": health.unpersisted,
         "frames": health.frames,
         "scans": health.scans,

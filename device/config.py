@@ -120,6 +120,18 @@ class FeedbackConfig:
 
 
 @dataclass(frozen=True)
+class TamperConfig:
+    """An enclosure switch: closed to ground while the case is shut (internal pull-up)."""
+
+    pin: int | None = None
+    lockout: bool = False
+
+    def check(self, where: str) -> None:
+        if self.pin is not None:
+            _require(0 <= self.pin <= 27, f"{where}.pin", "must be a BCM GPIO number 0..27")
+
+
+@dataclass(frozen=True)
 class RelayConfig:
     pin: int | None = None
     active_low: bool = False
@@ -261,6 +273,7 @@ class Config:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
+    tamper: TamperConfig = field(default_factory=TamperConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
@@ -271,6 +284,10 @@ class Config:
         if self.policy.mode is PolicyMode.ALLOWLIST:
             _require(self.credentials.badge is not None, "credentials.badge",
                      "is required when policy.mode = 'allowlist'")
+        pins = [p for p in (self.feedback.green_pin, self.feedback.red_pin, self.feedback.buzzer_pin,
+                            self.relay.pin, self.tamper.pin) if p is not None]
+        _require(len(pins) == len(set(pins)), "relay.pin" if self.relay.pin in pins[:3] else "tamper.pin",
+                 "uses a GPIO pin that another output or input already uses")
 
     @property
     def subject_key_path(self) -> Path:

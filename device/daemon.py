@@ -68,6 +68,8 @@ class Daemon:
     def shutdown(self) -> None:
         self._notifier.stopping()
         self.parts.scan.stop()
+        if self.parts.tamper is not None:
+            self.parts.tamper.close()
         self.parts.feedback.close()
         self.parts.publisher.stop()
         log.info("stopped")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 from device.debounce import Debouncer
 from device.errors import CameraError, JournalError
-from device.model import Code, Decision, Frame
+from device.model import Code, Decision, Frame, Reason
 from device.policy import Policy
 from device.ports import Camera, Decoder, Feedback, Notifier
 
@@ -45,6 +46,7 @@ class Health:
     storage: str = "ok"
     unpersisted: int = 0
     errors: int = 0
+    tamper: bool = False
     first_frame: threading.Event = field(default_factory=threading.Event)
 
     def frame_age(self) -> float:
@@ -87,6 +89,8 @@ class ScanLoop:
         self._on_event = on_event
         self._on_storage_fault = on_storage_fault
         self._next_reopen = 0.0
+        self._tamper_lockout = False
+        self._tamper_changes: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self.health = Health()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scan", daemon=True)
@@ -101,6 +105,13 @@ class ScanLoop:
 
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def tamper_changed(self, opened: bool) -> None:
+        """Called on gpiozero's thread; the scan thread journals the change (it owns the journal)."""
+        self._tamper_changes.put(opened)
+
+    def set_tamper_lockout(self, enabled: bool) -> None:
+        self._tamper_lockout = enabled
 
     def _run(self) -> None:
         self._journal = self._reopen_journal()
@@ -120,6 +131,7 @@ class ScanLoop:
         while not self._stop.is_set():
             frame = self.camera.capture(self._settings.capture_timeout_s)
             self.health.last_frame = time.monotonic()
+            self._journal_tamper_changes()
             if self.health.camera != "ok":
                 self._camera_ok()  # recovered only once it delivers again, not merely reopens
             if frame is None:
@@ -144,6 +156,9 @@ class ScanLoop:
 
     def handle(self, code: Code) -> dict[str, object]:
         decision = self.policy.decide(code.raw)
+        if decision.accepted and self.health.tamper and self._tamper_lockout:
+            decision = Decision.deny(Reason.POLICY_MODE, decision.credential, policy_version=decision.policy_version,
+                                     clock_synced=decision.clock_synced)
         fields = event_fields(decision, code, self._settings.share)
         event = self._persist(fields)
         self.feedback.show(decision)
@@ -187,6 +202,14 @@ class ScanLoop:
             log.error("journal cannot be opened: %s", exc)
             return None
         return self._journal
+
+    def _journal_tamper_changes(self) -> None:
+        while not self._tamper_changes.empty():
+            opened = self._tamper_changes.get()
+            if opened != self.health.tamper:
+                self.health.tamper = opened
+                log.warning("tamper switch %s", "OPEN" if opened else "closed again")
+                self._alert("tamper" if opened else "tamper_cleared", {"lockout": self._tamper_lockout})
 
     def _alert(self, kind: str, detail: dict[str, object]) -> None:
         try:

@@ -58,6 +58,8 @@ def test_issue_example_loads_with_paths_relative_to_the_file(tmp_path: Path) -> 
         (('[camera]', '[relay]\npin = 5\npulse_s = 30\n[camera]'), "relay.pulse_s", "0.1..10"),
         (('[camera]', '[feedback]\ngreen_pin = 5\nred_pin = 5\n[camera]'), "feedback", "share one GPIO"),
         (('[camera]', '[privacy]\nshare = ["face"]\n[camera]'), "privacy.share[0]", "must be one of"),
+        (('[camera]', '[tamper]\npin = 17\n[camera]'), "tamper.pin", "already uses"),
+        (('[camera]', '[relay]\npin = 27\n[camera]'), "relay.pin", "already uses"),
     ],
 )
 def test_bad_values_name_the_key(change: tuple[str, str], key: str, problem: str) -> None:

@@ -185,3 +185,57 @@ def test_storage_fault_keeps_deciding_alerts_once_and_recovers(tmp_path: Path, f
     assert [r["kind"] for r in rows] == ["entry", "alert"]  # the second decision, then storage_recovered
     assert loop.health.storage == "ok"
     loop.feedback.close()
+
+
+def test_tamper_open_is_journaled_and_locks_out_when_configured(tmp_path: Path, factory: MockFactory) -> None:
+    import time
+
+    from device.tamper import TamperSwitch
+
+    gate = ScriptedCamera([])
+    loop = make_loop(tmp_path, gate, factory, Notified())
+    loop.set_tamper_lockout(True)
+    # A mock pin reads open (pulled up) until driven, as a real one does until the case is shut:
+    # that first open-then-closed pair is journaled like any other.
+    tamper = TamperSwitch(5, loop.tamper_changed, pin_factory=factory)
+    switch_pin = factory.pin(5)
+    switch_pin.drive_low()  # case shut: the switch closes to ground
+    assert not tamper.open
+    loop.start()
+    switch_pin.drive_high()  # case opened
+    time.sleep(0.2)
+    gate.script.append(frame("002-staff-0001.png", 1, 10.0))  # a listed badge while the case is open
+    assert wait_for(lambda: loop.health.scans == 1, timeout=10)
+    switch_pin.drive_low()
+    gate.script.append(frame("008-staff-0002.png", 2, 20.0))
+    assert wait_for(lambda: loop.health.scans == 2, timeout=10)
+    assert wait_for(lambda: not loop.health.tamper, timeout=5)
+    loop.stop()
+    tamper.close()
+    rows = journal_rows(tmp_path)
+    entries = [(r["decision"], r["reason"]) for r in rows if r["kind"] == "entry"]
+    assert entries == [("deny", "policy_mode"), ("accept", "ok")]  # locked out only while open
+    assert alert_kinds(tmp_path) == ["tamper", "tamper_cleared", "tamper", "tamper_cleared"]
+    loop.feedback.close()
+
+
+def alert_kinds(tmp_path: Path) -> list[str]:
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "j.db")
+    try:
+        payloads = db.execute("SELECT payload FROM outbox WHERE kind = 'alert' ORDER BY row_id").fetchall()
+    finally:
+        db.close()
+    return [json.loads(p[0])["kind"] for p in payloads]
+
+
+def test_tamper_switch_open_at_start_counts_as_tamper(factory: MockFactory) -> None:
+    from device.tamper import TamperSwitch
+
+    factory.pin(6).drive_high()  # a cut wire reads as open
+    changes: list[bool] = []
+    switch = TamperSwitch(6, changes.append, pin_factory=factory)
+    assert switch.open and changes == [True]
+    switch.close()
