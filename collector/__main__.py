@@ -26,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from collector.fleet import fleet, render
 from collector.store import Store
 from device.errors import EntryscanError
 from device.keys import read_secret_text
@@ -118,7 +119,8 @@ class Collector:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="entryscan-collector", description=__doc__.splitlines()[0])
-    p.add_argument("--url", required=True, help="mqtt://host:port or mqtts://host:port")
+    p.add_argument("--url", help="mqtt://host:port or mqtts://host:port (required unless --report)")
+    p.add_argument("--report", action="store_true", help="print the fleet view from --db and exit")
     p.add_argument("--prefix", default="entryscan", help="topic prefix (default entryscan)")
     p.add_argument("--db", type=Path, default=Path("collector.db"), help="SQLite file (default collector.db)")
     p.add_argument("--client-id", default="entryscan-collector", help="stable id: it names the persistent session")
@@ -127,13 +129,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--password-file", type=Path, default=None)
     p.add_argument("--ca-file", default=None)
     args = p.parse_args(argv)
-    if urllib.parse.urlsplit(args.url).scheme not in ("mqtt", "mqtts"):
+    if args.report:
+        return args
+    if not args.url or urllib.parse.urlsplit(args.url).scheme not in ("mqtt", "mqtts"):
         p.error("--url must start with mqtt:// or mqtts://")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        if not args.db.exists():
+            print(f"entryscan-collector: {args.db} does not exist", file=sys.stderr)
+            return 2
+        print(render(fleet(args.db)))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     store = Store(args.db)
     try:

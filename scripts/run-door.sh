@@ -31,6 +31,8 @@ if [ -n "${DOOR_SECONDS:-}" ]; then
   kill -TERM "$door"; wait "$door" || true
   echo "== journal after the run (pending = not yet delivered):"
   .venv/bin/entryscan journal --config "$work/config.toml" --pending || true
+  echo "== the collector's fleet view:"
+  .venv/bin/entryscan-collector --report --db "$work/collector.db" || true
 else
   wait "$door"
 fi

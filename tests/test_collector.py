@@ -167,3 +167,23 @@ def test_end_to_end_journal_to_collector(mosquitto: Mosquitto, tmp_path: Path) -
     finally:
         publisher.stop(2)
         journal.close()
+
+
+def test_fleet_view_counts_and_finds_missing_decisions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from collector.__main__ import main
+    from collector.fleet import fleet
+
+    store = Store(tmp_path / "c.db")
+    for seq in (1, 2, 3, 5, 6):  # seq 4 never arrived
+        store.ingest(f"{TOPIC}/entry", entry(seq, decision="deny" if seq == 2 else "accept"))
+    store.ingest(f"{TOPIC}/status", b"online")
+    store.ingest("entryscan/hq/door-2/status", b"offline")
+    store.close()
+    rows = {r.device: r for r in fleet(tmp_path / "c.db")}
+    door1 = rows["door-1"]
+    assert (door1.status, door1.entries, door1.accepts, door1.denies, door1.missing) == ("online", 5, 4, 1, 1)
+    assert (rows["door-2"].status, rows["door-2"].entries, rows["door-2"].missing) == ("offline", 0, 0)
+    assert main(["--report", "--db", str(tmp_path / "c.db")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:7] == ["door", "status", "entries", "accept", "deny", "missing", "unsynced"]
+    assert out[1].split()[:6] == ["hq/door-1", "online", "5", "4", "1", "1"]
