@@ -55,8 +55,11 @@ def make_camera(cfg: Config) -> Camera:
     return Picamera2Camera((width, height), cfg.camera.fps, cfg.camera.autofocus, cfg.camera.lens_position)
 
 
-def make_policy(cfg: Config, clock: Clock, key: bytes) -> Policy:
-    """The policy with its verifiers, list store and reuse store (files under the journal's folder)."""
+def make_policy(cfg: Config, clock: Clock, key: bytes, lists: ListStore | None = None) -> Policy:
+    """The policy with its verifiers, list store and reuse store (files under the journal's folder).
+
+    ``lists`` is the daemon's store when it also feeds it from MQTT; otherwise one is opened here.
+    """
     _check_policy_types(cfg)
     verifiers: list[CredentialVerifier] = build_verifiers(cfg.credentials, key)
     settings = PolicySettings(
@@ -72,7 +75,8 @@ def make_policy(cfg: Config, clock: Clock, key: bytes) -> Policy:
     reuse = None
     if cfg.credentials.signed_pass is not None or cfg.policy.direction != "none":
         reuse = ReuseStore(reuse_store_path(cfg), key=key, retention_s=cfg.privacy.retention_days * 86400.0)
-    return Policy(settings, verifiers, clock, Pseudonymizer(key), lists=make_list_store(cfg, clock), reuse=reuse)
+    return Policy(settings, verifiers, clock, Pseudonymizer(key), lists=lists or make_list_store(cfg, clock),
+                  reuse=reuse)
 
 
 def make_list_store(cfg: Config, clock: Clock) -> ListStore | None:
@@ -131,14 +135,15 @@ def build(
     clock = clock or SystemClock()
     cfg.journal.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
-    policy = make_policy(cfg, clock, key)
+    lists = make_list_store(cfg, clock)
+    policy = make_policy(cfg, clock, key, lists)
     pin_factory = _mock_pin_factory() if simulate else None
     feedback = GpioFeedback(cfg.feedback, cfg.relay, pin_factory=pin_factory)
     publisher = MqttPublisher(
         cfg.mqtt, device=cfg.device.id, site=cfg.device.site, door=cfg.device.door,
         journal_path=cfg.journal.path, max_rows=cfg.journal.max_rows, clock=clock,
         state_provider=lambda: state_snapshot(scan, cfg, clock), firmware=__version__,
-        lists=policy.lists if cfg.lists is not None else None,  # type: ignore[arg-type]
+        lists=lists,
         commands={"identify": lambda request: feedback.identify(), "state": lambda request: publisher.publish_state()},
     )
     scan = ScanLoop(

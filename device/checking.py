@@ -61,7 +61,8 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
 
 
 def _decode_image(path: str, backend: str) -> list[bytes]:
-    from device.decode import load_grey, make_decoder
+    from device.decode import BACKENDS, load_grey, make_decoder
 
-    decoder = make_decoder(backend)  # type: ignore[arg-type]
-    return [code.raw for code in decoder.decode(load_grey(path))]
+    if backend not in BACKENDS:
+        raise ConfigError("--backend", f"must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    return [code.raw for code in make_decoder(BACKENDS[backend]).decode(load_grey(path))]

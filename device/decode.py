@@ -19,6 +19,7 @@ from device.model import Code, GreyImage
 log = logging.getLogger(__name__)
 
 Backend = Literal["auto", "zxing", "zbar"]
+BACKENDS: dict[str, Backend] = {"auto": "auto", "zxing": "zxing", "zbar": "zbar"}
 
 
 def _text(raw: bytes) -> str:

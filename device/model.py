@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -91,9 +91,17 @@ class Decision:
         return self.verdict is Verdict.ACCEPT
 
     @classmethod
-    def deny(cls, reason: Reason, credential: CredentialSummary, **kw: Any) -> Decision:
-        return cls(Verdict.DENY, reason, credential, **kw)
+    def deny(cls, reason: Reason, credential: CredentialSummary, *, policy_version: str = "",
+             clock_synced: bool = False) -> Decision:
+        return cls(Verdict.DENY, reason, credential, policy_version, clock_synced)
 
     @classmethod
-    def accept(cls, credential: CredentialSummary, **kw: Any) -> Decision:
-        return cls(Verdict.ACCEPT, Reason.OK, credential, **kw)
+    def accept(cls, credential: CredentialSummary, *, policy_version: str = "", clock_synced: bool = False) -> Decision:
+        return cls(Verdict.ACCEPT, Reason.OK, credential, policy_version, clock_synced)
+
+
+class Stamp(TypedDict):
+    """What every decision of one evaluation carries: ``Decision.deny(..., **stamp)``."""
+
+    policy_version: str
+    clock_synced: bool

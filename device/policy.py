@@ -33,7 +33,7 @@ from typing import Literal, Protocol
 from device.config import PolicyMode
 from device.credentials.base import CredentialVerifier, Pseudonymizer, Verified, VerifyContext
 from device.errors import CredentialError, JournalError
-from device.model import CredentialSummary, Decision, Reason
+from device.model import CredentialSummary, Decision, Reason, Stamp
 from device.ports import Clock
 from device.reuse import ReuseStore
 
@@ -107,7 +107,7 @@ class Policy:
                                  policy_version=self.settings.version, clock_synced=synced)
 
     def _decide(self, payload: bytes, commit: bool, synced: bool) -> Decision:
-        stamp = {"policy_version": self.settings.version, "clock_synced": synced}
+        stamp = Stamp(policy_version=self.settings.version, clock_synced=synced)
         mode = self.settings.mode
         if len(payload) > self.settings.max_payload_bytes:
             return Decision.deny(Reason.TOO_LARGE, CredentialSummary(type="unknown"), **stamp)
@@ -129,17 +129,17 @@ class Policy:
             verified = verifier.verify(payload, ctx)
         except CredentialError as exc:
             if mode is PolicyMode.OPEN:  # a logging-only door lets everyone in
-                return Decision.accept(self._summary(verifier.type, payload), **stamp)  # type: ignore[arg-type]
+                return Decision.accept(self._summary(verifier.type, payload), **stamp)
             return self._denied(exc.reason, verifier.type, payload, stamp)
         except Exception as exc:  # noqa: BLE001 - a parser bug must not reach the scan loop
             log.error("%s verifier failed: %s", verifier.type, type(exc).__name__)
             return self._denied(Reason.MALFORMED, verifier.type, payload, stamp)
         if mode is PolicyMode.OPEN:
-            return Decision.accept(verified.summary, **stamp)  # type: ignore[arg-type]
+            return Decision.accept(verified.summary, **stamp)
         reason = self._rules(verified, ctx) or self._reuse(verified, ctx, commit)
         if reason is not None:
-            return Decision.deny(reason, verified.summary, **stamp)  # type: ignore[arg-type]
-        return Decision.accept(verified.summary, **stamp)  # type: ignore[arg-type]
+            return Decision.deny(reason, verified.summary, **stamp)
+        return Decision.accept(verified.summary, **stamp)
 
     def _rules(self, verified: Verified, ctx: VerifyContext) -> Reason | None:
         """Every rule that only reads: time, scope, mode details, lists."""
@@ -183,12 +183,12 @@ class Policy:
             # alone fails open so a storage fault does not lock everyone out.
             return Reason.RULE_FAILED if verified.one_time else None
 
-    def _denied(self, reason: str, kind: str, payload: bytes, stamp: dict[str, object]) -> Decision:
+    def _denied(self, reason: str, kind: str, payload: bytes, stamp: Stamp) -> Decision:
         try:
             code = Reason(reason)
         except ValueError:
             code = Reason.MALFORMED
-        return Decision.deny(code, self._summary(kind, payload), **stamp)  # type: ignore[arg-type]
+        return Decision.deny(code, self._summary(kind, payload), **stamp)
 
     def _summary(self, kind: str, payload: bytes) -> CredentialSummary:
         return CredentialSummary(type=kind, subject=self._pseudonymize(kind, payload))
