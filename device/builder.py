@@ -154,7 +154,8 @@ def build(
         feedback=feedback,
         open_journal=make_journal_opener(cfg, clock),
         notifier=publisher,
-        settings=ScanSettings(capture_timeout_s=cfg.camera.timeout_s, share=cfg.privacy.share),
+        settings=ScanSettings(capture_timeout_s=cfg.camera.timeout_s, share=cfg.privacy.share,
+                              deny_unpersisted=cfg.journal.on_storage_fault == "deny"),
         on_event=on_event,
         on_storage_fault=publisher.transient_alert,
     )

@@ -247,6 +247,9 @@ def _is_loopback(host: str) -> bool:
 class JournalConfig:
     path: Path = Path("/var/lib/entryscan/journal.db")
     max_rows: int = 100_000
+    # When a decision cannot be written (disk full, I/O error): "decide" keeps the door working and
+    # alerts (availability first); "deny" keeps it shut until the journal works (audit first).
+    on_storage_fault: Literal["decide", "deny"] = "decide"
 
     def check(self, where: str) -> None:
         _require(100 <= self.max_rows <= 10_000_000, f"{where}.max_rows", "must be 100..10000000")

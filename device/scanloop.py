@@ -59,6 +59,7 @@ class ScanSettings:
     share: tuple[str, ...] = ()
     retry_min_s: float = 1.0
     retry_max_s: float = 30.0
+    deny_unpersisted: bool = False
 
 
 class ScanLoop:
@@ -157,10 +158,13 @@ class ScanLoop:
     def handle(self, code: Code) -> dict[str, object]:
         decision = self.policy.decide(code.raw)
         if decision.accepted and self.health.tamper and self._tamper_lockout:
-            decision = Decision.deny(Reason.POLICY_MODE, decision.credential, policy_version=decision.policy_version,
-                                     clock_synced=decision.clock_synced)
+            decision = _denied(decision)
         fields = event_fields(decision, code, self._settings.share)
-        event = self._persist(fields)
+        recorded = self._persist(fields)
+        if recorded is None and decision.accepted and self._settings.deny_unpersisted:
+            decision = _denied(decision)  # audit first: no entry that could not be recorded
+            fields = event_fields(decision, code, self._settings.share)
+        event = recorded or fields
         self.feedback.show(decision)
         self.health.scans += 1
         self._notifier.notify()
@@ -168,7 +172,8 @@ class ScanLoop:
             self._on_event(event)
         return event
 
-    def _persist(self, fields: dict[str, object]) -> dict[str, object]:
+    def _persist(self, fields: dict[str, object]) -> dict[str, object] | None:
+        """The journaled event, or None when it could not be recorded (storage fault or journal full)."""
         journal = self._journal or self._reopen_journal()
         try:
             if journal is None:
@@ -176,11 +181,11 @@ class ScanLoop:
             event = journal.record_entry(fields)
         except JournalError as exc:
             self._storage_fault(exc)
-            return fields
+            return None
         if self.health.storage == "fault":
             self._alert("storage_recovered", {"unpersisted": self.health.unpersisted})
         self.health.storage = "ok" if event is not None else "full"
-        return event if event is not None else fields
+        return event
 
     def _storage_fault(self, exc: JournalError) -> None:
         """The door keeps deciding; the shortfall is counted, shown in `state` and alerted once."""
@@ -231,6 +236,12 @@ class ScanLoop:
             self.feedback.fault(False)
             self._alert("camera_recovered", {})
         self.health.camera = "ok"
+
+
+def _denied(decision: Decision) -> Decision:
+    """The same credential turned away by a device-wide rule (tamper lockout, audit-first storage fault)."""
+    return Decision.deny(Reason.POLICY_MODE, decision.credential, policy_version=decision.policy_version,
+                         clock_synced=decision.clock_synced)
 
 
 def event_fields(decision: Decision, code: Code, share: tuple[str, ...]) -> dict[str, object]:

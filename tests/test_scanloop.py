@@ -239,3 +239,27 @@ def test_tamper_switch_open_at_start_counts_as_tamper(factory: MockFactory) -> N
     switch = TamperSwitch(6, changes.append, pin_factory=factory)
     assert switch.open and changes == [True]
     switch.close()
+
+
+@pytest.mark.parametrize(("deny_unpersisted", "relay_pulsed"), [(False, True), (True, False)])
+def test_storage_fault_policy_decide_or_deny(tmp_path: Path, factory: MockFactory, deny_unpersisted: bool,
+                                             relay_pulsed: bool) -> None:
+    import dataclasses
+
+    from device.errors import JournalError
+
+    def broken_open() -> Journal:
+        raise JournalError("database or disk is full")
+
+    loop = make_loop(tmp_path, ScriptedCamera([frame("002-staff-0001.png", 1, 10.0)]), factory, Notified())
+    loop._open_journal = broken_open
+    loop._settings = dataclasses.replace(loop._settings, deny_unpersisted=deny_unpersisted)
+    events: list[dict[str, object]] = []
+    loop._on_event = events.append
+    loop.start()
+    assert wait_for(lambda: loop.health.scans == 1, timeout=10)
+    loop.stop()
+    assert loop.health.storage == "fault" and loop.health.unpersisted == 1
+    assert events[0]["decision"] == ("deny" if deny_unpersisted else "accept")
+    assert any(s.state for s in factory.pin(23).states) is relay_pulsed
+    loop.feedback.close()
