@@ -30,7 +30,7 @@ from device.config import MqttConfig
 from device.journal import Journal, OutboxRow, iso_ms
 from device.mqtt_client import backoff_delay, connect_properties, identity, new_client, tls_context
 from device.mqtt_commands import Handler
-from device.mqtt_discovery import discovery_config
+from device.mqtt_discovery import discovery_messages
 from device.mqtt_inbox import Inbox
 from device.mqtt_link import PublisherStats, Tuning, _Link
 from device.ports import Clock
@@ -323,10 +323,9 @@ class MqttPublisher:
 
     def _publish_discovery(self, link: _Link) -> None:
         link.discovery_due = False
-        config = discovery_config(self.topics, site=self._ids["site"], door=self._ids["door"],
-                                  firmware=self._firmware)
-        payload = json.dumps(config, separators=(",", ":"))
-        link.publish_control("discovery", self.topics.discovery, payload)
+        for topic, config in discovery_messages(self.topics, site=self._ids["site"], door=self._ids["door"],
+                                                firmware=self._firmware):
+            link.publish_control("discovery", topic, json.dumps(config, separators=(",", ":")))
 
     # -- paho callbacks (run inside client.loop() on this thread) ------------------------------
 

@@ -14,8 +14,28 @@ from device.topics import Topics
 ORIGIN_URL = "https://github.com/entryscan/entryscan"
 
 
+def discovery_messages(topics: Topics, *, site: str, door: str, firmware: str) -> list[tuple[str, dict[str, object]]]:
+    """Every retained discovery message: the device with its entities, and the tag scanner.
+
+    The tag scanner has its own topic because Home Assistant sets it up only through
+    per-entity discovery; each entry fires ``tag_scanned`` with the subject pseudonym
+    as the tag id (never the raw code), for accepts and denies alike.
+    """
+    device = discovery_config(topics, site=site, door=door, firmware=firmware)
+    tag: dict[str, object] = {
+        "topic": topics.entry,
+        "value_template": "{{ value_json.subject }}",
+        "device": {"identifiers": [_uid(topics, site)]},
+    }
+    return [(topics.discovery, device), (topics.tag_discovery, tag)]
+
+
+def _uid(topics: Topics, site: str) -> str:
+    return f"entryscan_{site}_{topics.device}".replace("-", "_")
+
+
 def discovery_config(topics: Topics, *, site: str, door: str, firmware: str) -> dict[str, object]:
-    uid = f"entryscan_{site}_{topics.device}".replace("-", "_")
+    uid = _uid(topics, site)
     return {
         "dev": {
             "ids": [uid],

@@ -55,6 +55,11 @@ class Topics:
         return f"{self.discovery_prefix}/device/{self.device}/config"
 
     @property
+    def tag_discovery(self) -> str:
+        """Home Assistant tag-scanner discovery (per-entity: tags cannot be declared in the device message)."""
+        return f"{self.discovery_prefix}/tag/{self.device}/scan/config"
+
+    @property
     def ha_status(self) -> str:
         """Home Assistant's birth/will topic (``online`` after an HA restart)."""
         return f"{self.discovery_prefix}/status"

@@ -296,6 +296,11 @@ def test_home_assistant_discovery(mosquitto: Mosquitto, rig_factory: Any, listen
     assert len(listener.on("/config")) == 2 and rig.publisher.alive() and rig.publisher.connected
     late = listeners(mosquitto.url, ["homeassistant/device/+/config"])
     assert wait_for(lambda: len(late.on("/config")) == 1)  # retained
+    tags = listeners(mosquitto.url, ["homeassistant/tag/+/+/config"])
+    assert wait_for(lambda: len(tags.on("/config")) == 1)
+    tag = json.loads(tags.on("/config")[0])
+    assert tag["topic"] == f"{DEV}/entry" and tag["value_template"] == "{{ value_json.subject }}"
+    assert tag["device"]["identifiers"] == config["dev"]["ids"]
 
 
 def test_backoff_delay_bounds_and_jitter() -> None:
