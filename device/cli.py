@@ -31,6 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from device.config import load_config
 
     cfg = load_config(_config_path(args))
+    log.info("entryscan %s starting: %s", __version__, cfg.describe())
     from device.builder import build
     from device.daemon import Daemon, watchdog_interval
     from device.feedback import ConsoleLights

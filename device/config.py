@@ -292,6 +292,16 @@ class Config:
         _require(len(pins) == len(set(pins)), "relay.pin" if self.relay.pin in pins[:3] else "tamper.pin",
                  "uses a GPIO pin that another output or input already uses")
 
+    def describe(self) -> str:
+        """One log line about what this device is set up to do. Holds no secret: the config holds
+        only paths to secrets, and a URL with a password is refused at load."""
+        cam = self.camera
+        size = f"{cam.size[0]}x{cam.size[1]}@{cam.fps:g}fps"
+        return (f"{self.device.site}/{self.device.id} (door {self.device.door}); camera {cam.source} {size}; "
+                f"decoder {self.decoder.backend}; broker {self.mqtt.host}:{self.mqtt.port} "
+                f"({'TLS' if self.mqtt.tls else 'plain'}); policy {self.policy.mode.value}; "
+                f"journal {self.journal.path}")
+
     @property
     def subject_key_path(self) -> Path:
         return self.privacy.subject_key_file or self.journal.path.parent / "subject.key"

@@ -33,6 +33,7 @@ def test_frames_produce_exactly_the_expected_events(tmp_path: Path, mosquitto_fa
     finally:
         assert door.stop() == 0
         sub.close()
+    assert any("starting: hq/door-1 (door main)" in line for line in door.output)
     events = sub.entries()
     assert outcomes(events) == FIRST_EXPECTED  # STAFF-0001 held in view 3 frames: one scan
     assert [e["seq"] for e in events] == [1, 2, 3, 4]
