@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Literal, TypeVar
 
 from device.errors import JournalError
 from device.ports import Clock
-from device.sqlitedb import open_private
+from device.sqlitedb import BUSY_TIMEOUT_MS, open_private
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ MAX_DEFER_S = 24 * 3600.0
 Kind = Literal["entry", "alert"]
 ENTRY_KEYS = ("decision", "reason", "credential_type", "subject", "policy_version", "clock_synced")
 HEADER_KEYS = ("event_id", "seq", "ts", "device", "site", "door")
+EAGER_POLL_S = 0.0002
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -119,16 +121,39 @@ class Journal:
                     db.execute("ROLLBACK")
             raise JournalError(f"journal {what} failed ({self.path}): {exc}") from exc
 
-    def _tx(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """One write transaction (BEGIN IMMEDIATE: take the write lock up front)."""
+    def _tx(self, what: str, fn: Callable[[sqlite3.Connection], T], *, eager: bool = False) -> T:
+        """One write transaction (BEGIN IMMEDIATE: take the write lock up front).
+
+        ``eager`` polls for the write lock every 0.2 ms instead of SQLite's busy handler,
+        whose sleeps grow 1, 2, 5, 10 ms...: under a burst of decisions the lock is free
+        only between commits, and the delivery thread's deletes missed those gaps.
+        """
 
         def run() -> T:
-            self._db.execute("BEGIN IMMEDIATE")
+            if eager:
+                self._begin_eagerly()
+            else:
+                self._db.execute("BEGIN IMMEDIATE")
             result = fn(self._db)
             self._db.execute("COMMIT")
             return result
 
         return self._guard(what, run)
+
+    def _begin_eagerly(self) -> None:
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        self._db.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(EAGER_POLL_S)
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _meta(self, db: sqlite3.Connection, key: str) -> int:
         return int(db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
@@ -143,27 +168,31 @@ class Journal:
 
     def record_entry(self, fields: dict[str, object]) -> dict[str, object] | None:
         """Journal one decision; return the event, or None when the outbox is full."""
-        return self._tx("record_entry", lambda db: self._record_entry(db, fields))
-
-    def _record_entry(self, db: sqlite3.Connection, fields: dict[str, object]) -> dict[str, object] | None:
-        rows = self._meta(db, "rows")
-        if rows >= self._max_rows:
-            self._bump(db, "refused")
-            if not self._meta(db, "full_alerted"):
-                self._bump(db, "full_alerted", 1)
-                detail: dict[str, object] = {"max_rows": self._max_rows, "backlog": rows, "refused": self._meta(db, "refused")}
-                self._insert_alert(db, "journal_full", detail)
-            return None
-        seq = self._meta(db, "next_seq")
-        self._bump(db, "next_seq")
-        self._bump(db, "full_alerted", 0)
-        event: dict[str, object] = {"event_id": str(uuid.uuid4()), "seq": seq,
+        # Everything but the seq is built before taking the write lock, to keep the lock short.
+        event: dict[str, object] = {"event_id": str(uuid.uuid4()), "seq": None,
                                     "ts": iso_ms(self._clock.now()), **self._ids}
         for key in ENTRY_KEYS:
             event[key] = fields.get(key)
         for key, value in fields.items():
             if key not in event:
                 event[key] = value
+        return self._tx("record_entry", lambda db: self._record_entry(db, event))
+
+    def _record_entry(self, db: sqlite3.Connection, event: dict[str, object]) -> dict[str, object] | None:
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('rows', 'next_seq', 'full_alerted')"))
+        rows = int(meta["rows"])
+        if rows >= self._max_rows:
+            self._bump(db, "refused")
+            if not meta["full_alerted"]:
+                self._bump(db, "full_alerted", 1)
+                detail: dict[str, object] = {"max_rows": self._max_rows, "backlog": rows, "refused": self._meta(db, "refused")}
+                self._insert_alert(db, "journal_full", detail)
+            return None
+        seq = int(meta["next_seq"])
+        self._bump(db, "next_seq")
+        if meta["full_alerted"]:
+            self._bump(db, "full_alerted", 0)
+        event["seq"] = seq
         db.execute(
             "INSERT INTO outbox(kind, event_id, seq, ts, decision, reason, credential_type, payload)"
             " VALUES ('entry', ?, ?, ?, ?, ?, ?, ?)",
@@ -195,7 +224,7 @@ class Journal:
         """Remove delivered rows (after a successful PUBACK), in one transaction."""
         ids = [(int(i),) for i in row_ids]
         if ids:
-            self._tx("delete", lambda db: db.executemany("DELETE FROM outbox WHERE row_id = ?", ids))
+            self._tx("delete", lambda db: db.executemany("DELETE FROM outbox WHERE row_id = ?", ids), eager=True)
 
     def mark_rejected(self, row_id: int, reason: str, retry_after_s: float) -> None:
         """Keep a row the broker refused, count the attempt and defer its retry."""
