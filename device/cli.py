@@ -31,13 +31,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from device.config import load_config
 
     cfg = load_config(_config_path(args))
-    log.info("entryscan %s starting: %s", __version__, cfg.describe())
     from device.builder import build
     from device.daemon import Daemon, watchdog_interval
     from device.feedback import ConsoleLights
     from device.sdnotify import SystemdNotifier
 
     parts = build(cfg, simulate=args.simulate, on_event=print_decision if args.simulate else None)
+    log.info("entryscan %s starting: %s", __version__, cfg.describe())
     env = dict(os.environ)
     daemon = Daemon(parts, SystemdNotifier.from_environment(env), watchdog_interval(env))
     daemon.install_signal_handlers()
