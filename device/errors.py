@@ -36,10 +36,6 @@ class JournalError(EntryscanError, OSError):
     """The local journal could not be read or written."""
 
 
-class PublishError(EntryscanError, RuntimeError):
-    """The MQTT publisher could not be set up."""
-
-
 class CredentialError(EntryscanError, ValueError):
     """A presented credential could not be parsed or verified.
 

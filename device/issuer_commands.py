@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import secrets
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from device import lists
 from device.credentials import signed_pass
+from device.keys import write_new
 
 EX_OK, EX_FAIL, EX_USAGE = 0, 1, 2
 
@@ -33,8 +33,8 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _write_new(out / "issuer.key", private_pem, 0o600)
-        _write_new(out / "issuer.pub", public_pem, 0o644)
+        write_new(out / "issuer.key", private_pem)
+        write_new(out / "issuer.pub", public_pem, 0o644)
     except FileExistsError as exc:
         print(f"entryscan: {exc.filename} already exists; not overwriting a key", file=sys.stderr)
         return EX_FAIL
@@ -44,11 +44,6 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     print(f"kid {signed_pass.key_id(key.public_key()).hex()}: {out / 'issuer.key'}, {out / 'issuer.pub'}")
     return EX_OK
 
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 def cmd_pass_issue(args: argparse.Namespace) -> int:

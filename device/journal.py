@@ -40,7 +40,6 @@ MAX_DEFER_S = 24 * 3600.0
 
 Kind = Literal["entry", "alert"]
 ENTRY_KEYS = ("decision", "reason", "credential_type", "subject", "policy_version", "clock_synced")
-HEADER_KEYS = ("event_id", "seq", "ts", "device", "site", "door")
 EAGER_POLL_S = 0.0002
 
 _SCHEMA = """

@@ -12,6 +12,19 @@ from device.errors import ConfigError
 KEY_BYTES = 32
 
 
+def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create ``path`` with ``mode`` from the first byte, fsynced; raises FileExistsError rather than overwrite.
+
+    The mode is set by open(2) itself, so a key is never readable by others between
+    creation and a later chmod.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def load_or_create_key(path: Path, key_name: str) -> bytes:
     """Read the secret at ``path``, creating a random one (0600) if it does not exist.
 
@@ -20,15 +33,11 @@ def load_or_create_key(path: Path, key_name: str) -> bytes:
     """
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_new(path, secrets.token_bytes(KEY_BYTES))
     except FileExistsError:
-        return _check_key(_read_private(path, key_name), path, key_name)
+        pass
     except OSError as exc:
         raise ConfigError(key_name, f"cannot create {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secrets.token_bytes(KEY_BYTES))
-        handle.flush()
-        os.fsync(handle.fileno())
     return _check_key(_read_private(path, key_name), path, key_name)
 
 

@@ -37,10 +37,6 @@ class CommandDispatcher:
         self._prefix = cmd_prefix  # "<base>/cmd/"
         self._handlers = dict(handlers)
 
-    @property
-    def verbs(self) -> list[str]:
-        return sorted(self._handlers)
-
     def handle(self, topic: str, payload: bytes) -> CommandResult | None:
         """The result to publish, or None when the topic is not a command (results included)."""
         if not topic.startswith(self._prefix):

@@ -11,7 +11,6 @@ shared by the doors of one site on purpose: the same person gets the same
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from device.config import ID_PATTERN, parse_config
 from device.errors import ConfigError
-from device.keys import load_or_create_key
+from device.keys import load_or_create_key, write_new
 
 ETC = Path("/etc/entryscan")
 
@@ -83,13 +82,11 @@ class DeviceSpec:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the start; an existing file is never overwritten."""
+    """Create ``path`` 0600; an existing file is never overwritten."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_new(path, data)
     except FileExistsError:
         raise ConfigError(str(path), "already exists; refusing to overwrite a key") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def device_key_and_csr(spec: DeviceSpec) -> tuple[bytes, bytes]:
