@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-# The shared test material lives beside the repository and is read by path, never copied.
-TESTDATA = REPO.parent / "shared" / "testdata"
+# External test material ships in the repository with its licences (tests/data/README.md).
+TESTDATA = REPO / "tests" / "data"
 QR_PHOTOS = TESTDATA / "qr-photos"
 SAMPLE_DOOR = REPO / "examples" / "door"
 MOSQUITTO = os.environ.get("ENTRYSCAN_MOSQUITTO", "/usr/sbin/mosquitto")

@@ -1,6 +1,6 @@
 """Synthetic grey camera frames for the benchmarks (numpy + Pillow + segno, no OpenCV).
 
-A re-implementation of the frame ideas in ../shared/guide/perf-baseline/frames.py
+A re-implementation of the frame ideas in the guide's perf-baseline frames script
 without cv2 (OpenCV is not a project dependency and adds ~34 MiB; perf notes §5):
 
 * ``empty``: a textured door scene (gradient, rectangles, lines, blur, sensor noise);

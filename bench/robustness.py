@@ -1,7 +1,7 @@
 """robustness: detection rate, our FrameScanner against the plain decoders.
 
 Sets:
-* ``qr-photos`` - the 96 real photographs in ../shared/testdata/qr-photos (expected text in N.txt,
+* ``qr-photos`` - the 96 real photographs in tests/data/qr-photos (expected text in N.txt,
                   compared as raw bytes);
 * ``qr-photos-inverted`` - the same photos inverted (light code on dark, as on a dark-mode phone):
                   derived from the real set, a case the fast pass cannot see;

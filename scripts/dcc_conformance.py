@@ -47,7 +47,7 @@ from device.credentials.base import Verified, VerifyContext
 from device.errors import CredentialError
 from device.model import Reason
 
-DEFAULT_DATA = ROOT.parent / "shared" / "testdata" / "eu-dcc"
+DEFAULT_DATA = ROOT / "tests" / "data" / "eu-dcc"
 STEP_REASONS: dict[eu_dcc.Step, set[str]] = {
     eu_dcc.Step.UNPREFIX: {Reason.UNKNOWN_FORMAT, Reason.MALFORMED, Reason.TOO_LARGE},
     eu_dcc.Step.B45DECODE: {Reason.MALFORMED},

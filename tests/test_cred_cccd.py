@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from device.credentials.base import Pseudonymizer, VerifyContext
 from device.credentials.cccd import CccdVerifier, parse
 from device.errors import CredentialError
+from tests.paths import TESTDATA
 
-VECTORS = json.loads((Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "cccd" /
+VECTORS = json.loads((TESTDATA / "cccd" /
                       "vectors.json").read_text(encoding="utf-8"))
 PSEUDO = Pseudonymizer(b"k" * 32)
 CTX = VerifyContext(now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC), clock_synced=True, site="hq", door="main",

@@ -16,8 +16,9 @@ from device.credentials import eu_dcc
 from device.credentials.base import Pseudonymizer, VerifyContext
 from device.credentials.base45 import b45decode, b45encode
 from device.errors import CredentialError
+from tests.paths import TESTDATA
 
-RAW = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "eu-dcc" / "common" / "2DCode" / "raw"
+RAW = TESTDATA / "eu-dcc" / "common" / "2DCode" / "raw"
 
 
 def _case(name: str) -> dict[str, Any]:

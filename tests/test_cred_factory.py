@@ -14,8 +14,8 @@ from device.config import parse_config
 from device.credentials.eu_dcc import TrustList
 from device.credentials.factory import build_verifiers
 from device.errors import ConfigError
+from tests.paths import TESTDATA
 
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 DCC_CASE = TESTDATA / "eu-dcc" / "common" / "2DCode" / "raw" / "CO3.json"
 BASE = """
 [device]

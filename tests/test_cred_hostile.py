@@ -27,8 +27,8 @@ from device.credentials.cccd import CccdVerifier
 from device.credentials.inflate import inflate
 from device.credentials.shc import ShcVerifier
 from device.errors import CredentialError
+from tests.paths import TESTDATA
 
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 SHC = TESTDATA / "shc"
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 CTX = VerifyContext(now=NOW, clock_synced=True, site="hq", door="main", pseudonymize=lambda k, i: "p")

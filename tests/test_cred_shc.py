@@ -20,8 +20,9 @@ from device.config_credentials import ShcConfig, ShcIssuerConfig
 from device.credentials.base import Pseudonymizer, VerifyContext
 from device.credentials.shc import ShcVerifier, jws_from_numeric
 from device.errors import ConfigError, CredentialError
+from tests.paths import TESTDATA
 
-SHC = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "shc"
+SHC = TESTDATA / "shc"
 ISS = "https://spec.smarthealth.cards/examples/issuer"
 KID = "3Kfdg-XwP-7gXyywtUfUADwBumDOPKMQx-iELL11W9s"
 CTX = VerifyContext(now=dt.datetime(2025, 1, 1, tzinfo=dt.UTC), clock_synced=True, site="hq", door="main",

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.paths import TESTDATA
 
 REPO = Path(__file__).resolve().parents[1]
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 DCC_DATA = TESTDATA / "eu-dcc"
 
 _spec = importlib.util.spec_from_file_location("dcc_conformance", REPO / "scripts" / "dcc_conformance.py")
@@ -29,7 +29,7 @@ CASES = list(conformance.load_cases(DCC_DATA)) if DCC_DATA.is_dir() else []
 
 
 def test_testdata_present() -> None:
-    # The suite must not pass vacuously when the shared folder is missing.
+    # The suite must not pass vacuously when the test data is missing.
     assert len(CASES) >= 100
 
 

@@ -19,8 +19,8 @@ from device.keys import load_or_create_key
 from device.model import Code, Decision, Reason
 from device.policy import ADMITTED, Policy
 from device.scanloop import event_fields
+from tests.paths import TESTDATA
 
-TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata"
 DCC = json.loads((TESTDATA / "eu-dcc" / "common" / "2DCode" / "raw" / "CO3.json").read_text())
 DCC_AT = dt.datetime(2021, 5, 3, 18, tzinfo=dt.UTC)
 SHC_TEXT = (TESTDATA / "shc" / "examples" / "covid-vaccination-example-00.txt").read_text().strip()
