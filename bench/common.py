@@ -170,7 +170,7 @@ def daemon_command(config: Path) -> list[str]:
     script that execs pyenv) adds ~0.15 s to every start and would be counted in start -> READY.
     """
     script = Path(sys.executable).with_name("entryscan")
-    base = [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "device.cli"]
+    base = [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "entryscan.device.cli.main"]
     return [*base, "run", "--simulate", "--config", str(config)]
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from PIL import Image
 
 from bench.common import daemon_command, door_config, notify_socket, proc_cpu_s, stop, wait_ready
-from device.decode import load_grey
-from device.model import GreyImage
+from entryscan.device.model import GreyImage
+from entryscan.device.scan.decoders import load_grey
 
 READY_TIMEOUT_S = 30.0
 

@@ -30,7 +30,7 @@ from pyzbar import pyzbar
 from bench import frames
 from bench.common import Mode, emit, interleaved, median, percentile
 from bench.pipeline import DecidePath, FrameSource, as_yuv420
-from device.framescan import FrameScanner
+from entryscan.device.scan.framescan import FrameScanner
 
 W, H = 640, 480
 QR = zxingcpp.BarcodeFormat.QRCode

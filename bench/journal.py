@@ -1,6 +1,6 @@
 """journal: events/s through journal commit -> publish -> PUBACK -> delete, and a backlog drain.
 
-Real pieces: device.journal.Journal (WAL, synchronous=FULL) on this disk and device.mqtt.MqttPublisher
+Real pieces: entryscan.device.delivery.journal.Journal (WAL, synchronous=FULL) on this disk and entryscan.device.delivery.publisher.MqttPublisher
 (its own delivery thread, QoS 1, MQTT v5) against a private mosquitto on 127.0.0.1.
 * ``burst``: N entries recorded back to back from this thread (each one its own commit, then
   ``notify()``, as the scan thread does); the rate is N / time until the journal is empty again,
@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from bench.common import Mode, door_config, emit, mosquitto
-from device.clock import SystemClock
-from device.config import Config, load_config
-from device.journal import Journal
-from device.mqtt import MqttPublisher
+from entryscan.device.access.clock import SystemClock
+from entryscan.device.config.settings import Config, load_config
+from entryscan.device.delivery.journal import Journal
+from entryscan.device.delivery.publisher import MqttPublisher
 
 POLL_S = 0.01
 MAX_ROWS = 200_000  # above the 50k backlog; the shipped default is 100k

@@ -15,8 +15,8 @@ from pathlib import Path
 from bench import frames
 from bench.common import Mode, emit, median, percentile
 from bench.pipeline import FrameSource, as_yuv420, scan_path
-from device.framescan import FrameScanner
-from device.model import GreyImage
+from entryscan.device.model import GreyImage
+from entryscan.device.scan.framescan import FrameScanner
 
 W, H = 640, 480
 IDLE_GAP_S = 0.03  # about a frame interval between trials, so each one starts from an idle loop

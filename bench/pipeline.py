@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 
 from bench.common import door_config
-from device.builder import make_journal_opener, make_policy
-from device.camera import y_plane
-from device.clock import SystemClock
-from device.config import load_config
-from device.debounce import Debouncer
-from device.feedback import GpioFeedback
-from device.model import Decision, Frame, GreyImage
-from device.ports import Decoder
-from device.scanloop import EntryJournal, ScanLoop, ScanSettings
+from entryscan.device.access.assemble import make_policy
+from entryscan.device.access.clock import SystemClock
+from entryscan.device.builder import make_journal_opener
+from entryscan.device.config.settings import load_config
+from entryscan.device.hardware.feedback import GpioFeedback
+from entryscan.device.model import Decision, Frame, GreyImage
+from entryscan.device.ports import Decoder
+from entryscan.device.scan.camera import y_plane
+from entryscan.device.scan.debounce import Debouncer
+from entryscan.device.scan.loop import EntryJournal, ScanLoop, ScanSettings
 
 STRIDE_PAD = 64  # picamera2 pads lores rows; frames are handed over as strided Y-plane views
 

@@ -20,9 +20,9 @@ import numpy as np
 
 from bench import frames
 from bench.common import QR_PHOTOS, Mode, emit
-from device.decode import ZbarDecoder, ZxingDecoder, load_grey
-from device.framescan import FrameScanner
-from device.model import GreyImage
+from entryscan.device.model import GreyImage
+from entryscan.device.scan.decoders import ZbarDecoder, ZxingDecoder, load_grey
+from entryscan.device.scan.framescan import FrameScanner
 
 HELD_FRAMES = 5
 Case = tuple[GreyImage, bytes]

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import SAMPLE_DOOR, TESTDATA, Mode, emit, interleaved, median, percentile
-from device.credentials.badge import BadgeList
-from device.credentials.base import CredentialVerifier, Pseudonymizer, VerifyContext
+from entryscan.device.access.credentials.badge import BadgeList
+from entryscan.device.access.credentials.base import CredentialVerifier, Pseudonymizer, VerifyContext
 
 KEY = b"bench-key-0123456789abcdef012345"
 DCC_CASE = TESTDATA / "eu-dcc" / "DE" / "2DCode" / "raw" / "1.json"
@@ -33,7 +33,7 @@ def context(now: dt.datetime) -> VerifyContext:
 def signed_pass_cases() -> list[tuple[str, CredentialVerifier, bytes, VerifyContext]]:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-    from device.credentials.signed_pass import PassClaims, SignedPassVerifier, issue
+    from entryscan.device.access.credentials.signed_pass import PassClaims, SignedPassVerifier, issue
 
     now = dt.datetime.now(dt.UTC)
     claims = PassClaims(subject="staff-0042", name="A. Person", role="staff", sites=("hq",),
@@ -47,7 +47,7 @@ def signed_pass_cases() -> list[tuple[str, CredentialVerifier, bytes, VerifyCont
 
 
 def dcc_case(folder: Path) -> tuple[str, CredentialVerifier, bytes, VerifyContext]:
-    from device.credentials.eu_dcc import EuDccVerifier
+    from entryscan.device.access.credentials.eu_dcc import EuDccVerifier
 
     case = json.loads(DCC_CASE.read_text())
     der = base64.b64decode(case["TESTCTX"]["CERTIFICATE"])
@@ -62,8 +62,8 @@ def dcc_case(folder: Path) -> tuple[str, CredentialVerifier, bytes, VerifyContex
 
 
 def shc_case() -> tuple[str, CredentialVerifier, bytes, VerifyContext]:
-    from device.config_credentials import ShcConfig, ShcIssuerConfig
-    from device.credentials.shc import ShcVerifier
+    from entryscan.device.access.credentials.shc import ShcVerifier
+    from entryscan.device.config.credentials import ShcConfig, ShcIssuerConfig
 
     jwks = TESTDATA / "shc" / "spec-issuer" / "jwks.json"
     verifier = ShcVerifier.from_config(ShcConfig(issuers=(ShcIssuerConfig(iss=SHC_ISSUER, jwks=jwks),)))
@@ -72,7 +72,7 @@ def shc_case() -> tuple[str, CredentialVerifier, bytes, VerifyContext]:
 
 
 def cheap_cases() -> list[tuple[str, CredentialVerifier, bytes, VerifyContext]]:
-    from device.credentials.cccd import CccdVerifier
+    from entryscan.device.access.credentials.cccd import CccdVerifier
 
     now = dt.datetime.now(dt.UTC)
     vector = json.loads((TESTDATA / "cccd" / "vectors.json").read_text())[0]["payload"]
@@ -81,7 +81,7 @@ def cheap_cases() -> list[tuple[str, CredentialVerifier, bytes, VerifyContext]]:
 
 
 def frame_decode() -> Callable[[object], object]:
-    from device.decode import ZxingDecoder, load_grey
+    from entryscan.device.scan.decoders import ZxingDecoder, load_grey
 
     frame = load_grey(SAMPLE_DOOR / "frames" / "002-staff-0001.png")
     decoder = ZxingDecoder()

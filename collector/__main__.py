@@ -26,11 +26,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.fleet import fleet, render
-from collector.store import Store
-from device.errors import EntryscanError
-from device.keys import read_secret_text
-from device.topics import collector_filters
+from entryscan.collector.fleet import fleet, render
+from entryscan.collector.store import Store
+from entryscan.device.delivery.topics import collector_filters
+from entryscan.device.errors import EntryscanError
+from entryscan.device.keys import read_secret_text
 
 log = logging.getLogger("collector")
 

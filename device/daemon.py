@@ -9,8 +9,8 @@ import threading
 import time
 from types import FrameType
 
-from device.builder import Components
-from device.sdnotify import SystemdNotifier
+from entryscan.device.builder import Components
+from entryscan.device.hardware.sdnotify import SystemdNotifier
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ class JournalError(EntryscanError, OSError):
 class CredentialError(EntryscanError, ValueError):
     """A presented credential could not be parsed or verified.
 
-    ``reason`` is one of the stable reason codes from :class:`device.model.Reason`.
+    ``reason`` is one of the stable reason codes from :class:`entryscan.device.model.Reason`.
     """
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -7,7 +7,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from device.errors import ConfigError
+from entryscan.device.errors import ConfigError
 
 KEY_BYTES = 32
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol, runtime_checkable
 
-from device.model import Code, Decision, Frame, GreyImage
+from entryscan.device.model import Code, Decision, Frame, GreyImage
 
 
 @runtime_checkable

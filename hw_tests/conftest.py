@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from device.config import Config, load_config
-from device.selftest import on_raspberry_pi
+from entryscan.device.cli.selftest import on_raspberry_pi
+from entryscan.device.config.settings import Config, load_config
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from device.camera import Picamera2Camera
-from device.config import Config
-from device.decode import make_decoder
+from entryscan.device.config.settings import Config
+from entryscan.device.scan.camera import Picamera2Camera
+from entryscan.device.scan.decoders import make_decoder
 
 
 def open_camera(cfg: Config) -> Picamera2Camera:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from device.config import Config
-from device.feedback import GpioFeedback
-from device.model import CredentialSummary, Decision, Reason
+from entryscan.device.config.settings import Config
+from entryscan.device.hardware.feedback import GpioFeedback
+from entryscan.device.model import CredentialSummary, Decision, Reason
 from hw_tests.conftest import ask
 
 

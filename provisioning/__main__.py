@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from device.errors import ConfigError
-from provisioning.bundle import DeviceSpec, build_bundle
+from entryscan.device.errors import ConfigError
+from entryscan.provisioning.bundle import DeviceSpec, build_bundle
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from device.config import ID_PATTERN, parse_config
-from device.errors import ConfigError
-from device.keys import load_or_create_key, write_new
+from entryscan.device.config.settings import ID_PATTERN, parse_config
+from entryscan.device.errors import ConfigError
+from entryscan.device.keys import load_or_create_key, write_new
 
 ETC = Path("/etc/entryscan")
 

@@ -42,10 +42,10 @@ import cbor2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from device.credentials import eu_dcc, hcert
-from device.credentials.base import Verified, VerifyContext
-from device.errors import CredentialError
-from device.model import Reason
+from entryscan.device.access.credentials import eu_dcc, hcert
+from entryscan.device.access.credentials.base import Verified, VerifyContext
+from entryscan.device.errors import CredentialError
+from entryscan.device.model import Reason
 
 DEFAULT_DATA = ROOT / "tests" / "data" / "eu-dcc"
 STEP_REASONS: dict[eu_dcc.Step, set[str]] = {

@@ -49,8 +49,20 @@ DEVICE_MOVES = {
 STAYING = ("errors", "model", "ports", "keys", "sqlitedb", "builder", "daemon")
 
 _DEVICE = re.compile(r"(?<![\w.])device\.([a-z_]+)\b")
-_IMPORT = re.compile(r"^(\s*(?:from|import) )(device|collector|provisioning)\b(\.[\w.]+)?", re.M)
+_IMPORT = re.compile(r"^(\s*(?:from|import) )(device|collector|provisioning)\b(\.[\w.]+)?", re.MULTILINE)
 _TOP = re.compile(r"(?<![\w.])(collector|provisioning)\.(__main__|fleet|store|bundle)\b")
+
+
+_FROM_DEVICE = re.compile(r"^(\s*)from device import ([a-z_]+)$", re.MULTILINE)
+
+
+def _from_device(match: re.Match[str]) -> str:
+    indent, name = match.group(1), match.group(2)
+    wing, _, module = DEVICE_MOVES.get(name, "").rpartition(".")
+    if not wing:
+        return match.group(0)
+    alias = "" if module == name else f" as {name}"
+    return f"{indent}from entryscan.device.{wing} import {module}{alias}"
 
 
 def _import(match: re.Match[str]) -> str:
@@ -70,6 +82,7 @@ def _device(match: re.Match[str]) -> str:
 
 def rewrite(text: str) -> str:
     """Import statements map any module; elsewhere (patch targets, entry points) only known module names."""
+    text = _FROM_DEVICE.sub(_from_device, text)
     text = _IMPORT.sub(_import, text)
     text = _DEVICE.sub(_device, text)
     return _TOP.sub(lambda m: "entryscan." + m.group(0), text)

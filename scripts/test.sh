@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check device collector provisioning tests bench scripts hw_tests
-.venv/bin/mypy
+scripts/typecheck.sh
 .venv/bin/python -m pytest -q "$@"

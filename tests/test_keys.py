@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from device.errors import ConfigError
-from device.keys import load_or_create_key, read_secret_text
+from entryscan.device.errors import ConfigError
+from entryscan.device.keys import load_or_create_key, read_secret_text
 
 
 def test_key_is_created_once_private_and_stable(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ class Door:
     def start(self) -> Door:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "device.cli", "run", "--simulate", "--config", str(self.config)],
+            [sys.executable, "-m", "entryscan.device.cli.main", "run", "--simulate", "--config", str(self.config)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()

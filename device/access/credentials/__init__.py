@@ -1,0 +1,1 @@
+"""Credential verifiers, one module per credential type, each behind the CredentialVerifier port."""

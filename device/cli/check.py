@@ -1,0 +1,68 @@
+"""``entryscan check``: one payload (or every code in one image) through the real policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from entryscan.device.access.clock import FixedClock, SystemClock
+from entryscan.device.config.settings import load_config
+from entryscan.device.errors import ConfigError
+from entryscan.device.keys import load_or_create_key
+from entryscan.device.model import Decision
+from entryscan.device.ports import Clock
+
+
+def parse_instant(text: str) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(text)  # 3.11 accepts a trailing Z
+    except ValueError:
+        raise ConfigError("--at", f"not an ISO 8601 time: {text!r}") from None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+def decision_json(decision: Decision) -> dict[str, object]:
+    cred = decision.credential
+    credential: dict[str, object] = {"type": cred.type}
+    if cred.subject:
+        credential["subject"] = cred.subject
+    if cred.role:
+        credential["role"] = cred.role
+    return {
+        "decision": decision.verdict.value,
+        "reason": decision.reason.value,
+        "credential": credential,
+        "clock_synced": decision.clock_synced,
+    }
+
+
+def check_payloads(config_path: Path, at: str | None, text: str | None, image: str | None, backend: str) -> int:
+    from entryscan.device.access.assemble import make_policy
+    from entryscan.device.lifecycle.wipe import ensure_provisioned
+
+    cfg = load_config(config_path)
+    ensure_provisioned(cfg)
+    clock: Clock = FixedClock(parse_instant(at)) if at else SystemClock()
+    key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
+    policy = make_policy(cfg, clock, key)
+    if text is not None:
+        payloads = [text.encode("utf-8")]
+    else:
+        payloads = _decode_image(str(image), backend)
+        if not payloads:
+            print(json.dumps({"decision": "deny", "reason": "unknown_format", "credential": {"type": "none"},
+                              "detail": "no QR code found in the image"}))
+            return 0
+    for payload in payloads:
+        # A dry run: a one-time pass is not consumed, no passage is recorded.
+        print(json.dumps(decision_json(policy.decide(payload, commit=False))))
+    return 0
+
+
+def _decode_image(path: str, backend: str) -> list[bytes]:
+    from entryscan.device.scan.decoders import BACKENDS, load_grey, make_decoder
+
+    if backend not in BACKENDS:
+        raise ConfigError("--backend", f"must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    return [code.raw for code in make_decoder(BACKENDS[backend]).decode(load_grey(path))]

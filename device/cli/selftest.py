@@ -1,0 +1,116 @@
+"""``entryscan selftest``: exercise the real hardware of a Raspberry Pi and print a table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from entryscan.device.access.clock import kernel_clock_synced
+from entryscan.device.config.settings import Config, load_config
+
+MODEL_PATH = Path("/proc/device-tree/model")
+
+
+def on_raspberry_pi(model_path: Path = MODEL_PATH) -> bool:
+    try:
+        return "Raspberry Pi" in model_path.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def check_camera(cfg: Config) -> str:
+    from entryscan.device.builder import make_camera
+    from entryscan.device.scan.decoders import make_decoder
+
+    camera = make_camera(cfg)
+    camera.open()
+    try:
+        frame = camera.capture(cfg.camera.timeout_s)
+        if frame is None:
+            return "FAIL no frame"
+        codes = make_decoder(cfg.decoder.backend).decode(frame.image)
+        h, w = frame.image.shape
+        return f"ok {w}x{h}, mean level {float(frame.image.mean()):.0f}, {len(codes)} QR code(s) in view"
+    finally:
+        camera.close()
+
+
+def check_outputs(cfg: Config) -> str:
+    from entryscan.device.hardware.feedback import GpioFeedback
+
+    feedback = GpioFeedback(cfg.feedback, cfg.relay)
+    try:
+        for name, dev in feedback.devices.items():
+            if name == "relay":
+                dev.blink(on_time=0.3, off_time=0, n=1, background=False)
+            else:
+                dev.blink(on_time=0.25, off_time=0.25, n=2, background=False)
+        return f"ok pulsed {', '.join(feedback.devices)} (watch and listen)"
+    finally:
+        feedback.close()
+
+
+def check_broker(cfg: Config) -> str:
+    """A real MQTT v5 CONNECT with the device's TLS identity, under a separate client id.
+
+    The daemon's own client id is not used: the broker would otherwise close the
+    running daemon's session to make room for ours.
+    """
+    import dataclasses
+    import threading
+
+    from entryscan.device.delivery.client import identity, new_client, tls_context
+
+    ident = identity(cfg.mqtt, site=cfg.device.site, device=cfg.device.id)
+    ident = dataclasses.replace(ident, client_id=f"{ident.client_id}-selftest")
+    client = new_client(cfg.mqtt, ident, tls_context(cfg.mqtt) if cfg.mqtt.tls else None, "selftest/none", 1)
+    client.will_clear()
+    answered = threading.Event()
+    outcome: list[str] = []
+
+    def on_connect(c: Any, u: Any, flags: Any, rc: Any, props: Any) -> None:
+        outcome.append(str(rc))
+        answered.set()
+
+    client.on_connect = on_connect
+    started = time.monotonic()
+    client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=10)
+    client.loop_start()
+    try:
+        if not answered.wait(10):
+            return f"FAIL no CONNACK from {cfg.mqtt.host}:{cfg.mqtt.port} within 10 s"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    scheme = "TLS" if cfg.mqtt.tls else "plain"
+    if outcome[0] != "Success":
+        return f"FAIL broker refused ({outcome[0]})"
+    return f"ok MQTT v5 over {scheme} to {cfg.mqtt.host}:{cfg.mqtt.port} in {1000 * (time.monotonic() - started):.0f} ms"
+
+
+def check_clock(cfg: Config) -> str:
+    return "ok synchronised" if kernel_clock_synced() else "WARN not synchronised (time-bound passes denied)"
+
+
+CHECKS: tuple[tuple[str, Callable[[Config], str]], ...] = (
+    ("camera", check_camera), ("leds+buzzer+relay", check_outputs),
+    ("broker", check_broker), ("clock", check_clock),
+)
+
+
+def run_selftest(config_path: Path) -> int:
+    if not on_raspberry_pi():
+        print("entryscan selftest needs a Raspberry Pi (no /proc/device-tree/model naming one)")
+        return 0
+    cfg = load_config(config_path)
+    failed = 0
+    for name, check in CHECKS:
+        try:
+            result = check(cfg)
+        except Exception as exc:  # noqa: BLE001 - the table reports every failure
+            result = f"FAIL {type(exc).__name__}: {exc}"
+        failed += result.startswith("FAIL")
+        print(f"{name:<20} {result}")
+    return 1 if failed else 0

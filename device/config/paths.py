@@ -1,0 +1,27 @@
+"""Where the device keeps its state: everything lives beside the journal, in the service's StateDirectory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from entryscan.device.config.settings import Config
+
+MARKER_NAME = "WIPED"
+
+
+def state_dir(cfg: Config) -> Path:
+    return cfg.journal.path.parent
+
+
+def list_store_path(cfg: Config) -> Path:
+    if cfg.lists is not None and cfg.lists.path is not None:
+        return cfg.lists.path
+    return state_dir(cfg) / "lists.db"
+
+
+def reuse_store_path(cfg: Config) -> Path:
+    return state_dir(cfg) / "reuse.db"
+
+
+def wiped_marker(cfg: Config) -> Path:
+    return state_dir(cfg) / MARKER_NAME

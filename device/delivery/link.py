@@ -1,0 +1,133 @@
+"""Per-connection delivery state: what is in flight, acked, rejected.
+
+A ``_Link`` lives exactly as long as one paho client. Dropping it on any
+disconnect is what keeps our in-flight view and paho's identical: rows that
+were in flight are simply read from the journal again by the next link.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from entryscan.device.delivery.journal import Journal, OutboxRow
+
+log = logging.getLogger("entryscan.device.delivery.publisher")
+
+
+@dataclass
+class PublisherStats:
+    """Counters for tests, benchmarks and the state document (read from other threads)."""
+
+    connects: int = 0
+    publishes: int = 0
+    acked: int = 0
+    rejected: int = 0
+    client_errors: int = 0
+    reject_alerts: int = 0
+
+
+@dataclass
+class Tuning:
+    """Timings tests shorten; production uses the defaults."""
+
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 120.0
+    reject_retry_s: float = 5.0  # first retry of a rejected entry; doubles per attempt
+    reject_retry_max_s: float = 3600.0
+    alert_reject_retry_s: float = 60.0  # rejected alert rows: long backoff, never an alert about them
+    alert_reject_retry_max_s: float = 6 * 3600.0
+    alive_window_s: float = 30.0
+
+
+@dataclass
+class _Inflight:
+    row: OutboxRow
+    sent: float
+
+
+@dataclass
+class _Link:
+    """State of one connection (one paho client)."""
+
+    client: paho.Client
+    started: float
+    connected: bool = False
+    was_connected: bool = False
+    max_inflight: int = 20
+    inflight: dict[int, _Inflight] = field(default_factory=dict)
+    acked: list[int] = field(default_factory=list)
+    first_ack: float = 0.0
+    rejections: list[tuple[OutboxRow, ReasonCode]] = field(default_factory=list)
+    control: dict[int, str] = field(default_factory=dict)  # mid -> what (status/state/discovery)
+    stopped_mid: int | None = None
+    stopped_acked: bool = False
+    discovery_due: bool = False
+    more: bool = True
+    next_poll: float = 0.0
+
+    def busy_rows(self) -> set[int]:
+        """Rows not to fetch again: in flight, or acked but not yet deleted."""
+        busy = set(self.acked)
+        busy.update(f.row.row_id for f in self.inflight.values())
+        return busy
+
+    def publish_row(self, row: OutboxRow, topic: str, now: float) -> None:
+        info = self.client.publish(topic, row.payload, qos=1)
+        # Even on MQTT_ERR_NO_CONN the message is tracked: the next loop() call
+        # reports the lost connection and this whole link is discarded anyway.
+        self.inflight[info.mid] = _Inflight(row, now)
+
+    def publish_control(self, what: str, topic: str, payload: str, retain: bool = True) -> int:
+        mid = self.client.publish(topic, payload, qos=1, retain=retain).mid
+        self.control[mid] = what
+        return mid
+
+    def on_puback(self, mid: int, rc: ReasonCode, now: float) -> Literal["acked", "rejected", "control"]:
+        """Sort one PUBACK; journal work happens later, outside paho's callback."""
+        flight = self.inflight.pop(mid, None)
+        if flight is None:
+            what = self.control.pop(mid, None)
+            if mid == self.stopped_mid:
+                self.stopped_acked = True
+            if what is not None and rc.is_failure:
+                log.warning("mqtt: broker rejected the %s message: %s", what, rc.getName())
+            return "control"
+        if rc.is_failure:
+            self.rejections.append((flight.row, rc))
+            return "rejected"
+        if not self.acked:
+            self.first_ack = now
+        self.acked.append(flight.row.row_id)
+        self.more = True
+        return "acked"
+
+    def flush_acks(self, journal: Journal) -> None:
+        if self.acked:
+            journal.delete(self.acked)
+            self.acked = []
+
+    def reconnect_if_stuck(self, now: float, limit_s: float) -> None:
+        """paho retries only on reconnect; a PUBACK that never comes means a stuck link, so force the reconnect."""
+        waited = self.oldest_wait(now)
+        if waited > limit_s:
+            log.warning("mqtt: no PUBACK for %.0f s; reconnecting", waited)
+            self.disconnect(graceful=False)
+
+    def oldest_wait(self, now: float) -> float:
+        return now - min(f.sent for f in self.inflight.values()) if self.inflight else 0.0
+
+    def disconnect(self, *, graceful: bool) -> None:
+        """Send DISCONNECT; unless stopping cleanly, ask the broker to publish the LWT.
+
+        A plain DISCONNECT discards the will, which would leave ``online``
+        retained while this device is in fact reconnecting or gone.
+        """
+        reason = "Normal disconnection" if graceful else "Disconnect with will message"
+        self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, reason))
+        self.connected = False

@@ -1,0 +1,399 @@
+"""The publisher: one delivery thread moves journal rows to the broker.
+
+The thread owns a paho client and its own Journal connection and runs its own
+loop (no ``loop_start``): paho's background thread dies silently when a
+callback raises (paho #894/#636), and its in-memory session is not a durable
+queue. Here a callback exception surfaces from ``client.loop()`` on our thread,
+is recorded as an ``mqtt_client_error`` alert and the client is replaced.
+
+Each connection gets a fresh client, so paho never holds messages we do not
+track: after any reconnect the journal is simply read again and unacked rows
+are republished (duplicates are expected; the collector dedupes on event_id).
+A row is deleted only after a PUBACK with a success reason code; a rejection
+(>= 0x80, e.g. 0x87 from a broker ACL) keeps the row and defers its retry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from entryscan.device.config.settings import MqttConfig
+from entryscan.device.delivery.client import (
+    backoff_delay,
+    connect_properties,
+    identity,
+    new_client,
+    tls_context,
+)
+from entryscan.device.delivery.commands import Handler
+from entryscan.device.delivery.discovery import discovery_messages
+from entryscan.device.delivery.inbox import Inbox
+from entryscan.device.delivery.journal import Journal, iso_ms
+from entryscan.device.delivery.link import PublisherStats, Tuning, _Link
+from entryscan.device.delivery.rejections import Rejections
+from entryscan.device.delivery.topics import Topics
+from entryscan.device.ports import Clock
+
+if TYPE_CHECKING:
+    from entryscan.device.access.lists import ListStore
+
+log = logging.getLogger(__name__)
+
+ACK_FLUSH_COUNT = 50
+ACK_FLUSH_S = 0.2
+POLL_S = 1.0  # re-read the journal this often even without notify() (deferred rows fall due)
+CLIENT_ERROR_ALERT_INTERVAL_S = 300.0
+TRANSIENT_ALERTS = 50  # memory-only alerts awaiting a connection; beyond this the oldest are dropped
+CHECKPOINT_S = 300.0
+
+
+class MqttPublisher:
+    """Delivers journal rows over MQTT v5 QoS 1 from its own thread."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        *,
+        device: str,
+        site: str,
+        door: str,
+        journal_path: Path,
+        max_rows: int,
+        clock: Clock,
+        state_provider: Callable[[], dict[str, object]],
+        firmware: str,
+        lists: ListStore | None = None,
+        commands: Mapping[str, Handler] | None = None,
+        **tuning: float,
+    ) -> None:
+        self._cfg = cfg
+        self._ids = {"device": device, "site": site, "door": door}
+        self._journal_path = journal_path
+        self._max_rows = max_rows
+        self._clock = clock
+        self._state_provider = state_provider
+        self._firmware = firmware
+        self._tuning = Tuning(**tuning)
+        self.topics = Topics(cfg.topic_prefix, site, device, cfg.discovery_prefix)
+        self._inbox = Inbox(self.topics, clock, discovery=cfg.discovery, lists=lists, commands=commands)
+        self._ident = identity(cfg, site=site, device=device)  # raises ConfigError early (exit 78)
+        self._tls = tls_context(cfg) if cfg.tls else None
+        self.stats = PublisherStats()
+        self._wake = threading.Event()
+        self._state_due = threading.Event()
+        self._stopping = threading.Event()
+        self._stop_timeout = 5.0
+        self._thread: threading.Thread | None = None
+        self._beat = clock.monotonic()
+        self._link: _Link | None = None
+        self._journal: Journal | None = None
+        self._next_state = 0.0
+        self._rejections = Rejections(self._tuning, self.topics, self.stats)
+        self._next_error_alert = 0.0
+        self._next_checkpoint = clock.monotonic() + CHECKPOINT_S
+        self._state_error_logged = False
+        self._transient: deque[dict[str, object]] = deque(maxlen=TRANSIENT_ALERTS)
+
+    # -- public API ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._beat = self._clock.monotonic()
+        self._thread = threading.Thread(target=self._run, name="mqtt-delivery", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """New rows are in the journal (called from the scan thread)."""
+        self._wake.set()
+
+    def transient_alert(self, kind: str, detail: dict[str, object]) -> None:
+        """An alert kept in memory only, for when the journal itself cannot be written (disk full, I/O)."""
+        ts = iso_ms(self._clock.now())
+        self._transient.append({"kind": kind, "ts": ts, **self._ids, "durable": False, **detail})
+        self._wake.set()
+
+    def publish_state(self) -> None:
+        self._state_due.set()
+        self._wake.set()
+
+    def alive(self) -> bool:
+        """Thread running and its loop turned recently (for the systemd watchdog)."""
+        t = self._thread
+        return (t is not None and t.is_alive()
+                and self._clock.monotonic() - self._beat < self._tuning.alive_window_s)
+
+    @property
+    def connected(self) -> bool:
+        link = self._link
+        return link is not None and link.connected
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Publish ``stopped``, wait (bounded) for its PUBACK, disconnect, close the journal."""
+        self._stop_timeout = timeout
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout + 2.0)
+            if self._thread.is_alive():
+                log.warning("mqtt delivery thread did not stop within %.1f s", timeout + 2.0)
+
+    # -- the delivery thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        journal = self._open_journal()
+        if journal is None:
+            return
+        self._journal = journal
+        try:
+            self._deliver(journal)
+        finally:
+            journal.close()
+            self._journal = None
+
+    def _open_journal(self) -> Journal | None:
+        attempt = 0
+        while not self._stopping.is_set():
+            try:
+                return Journal(self._journal_path, max_rows=self._max_rows, clock=self._clock, **self._ids)
+            except Exception as exc:  # noqa: BLE001 - keep retrying: the disk may come back
+                log.error("mqtt: cannot open journal, retrying: %s", exc)
+                self._sleep(backoff_delay(attempt, cap=60.0))
+                attempt += 1
+        return None
+
+    def _deliver(self, journal: Journal) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            link = _Link(self._make_client(), started=self._clock.monotonic())
+            self._link = link
+            failed = False
+            try:
+                self._run_link(link, journal)
+            except Exception as exc:  # noqa: BLE001 - a callback or journal bug must not end delivery
+                failed = True
+                self._client_error(journal, exc)
+            finally:
+                self._teardown(link)
+            if self._stopping.is_set():
+                break
+            if self._inbox.lists is not None:
+                self._inbox.lists.poll(journal)
+            # Backoff resets after a CONNACK, but not when the link died of an
+            # error: a bug that fires on every connect must not become a 1 s loop.
+            attempt = 0 if link.was_connected and not failed else attempt + 1
+            self._sleep(backoff_delay(attempt, base=self._tuning.reconnect_min_s,
+                                      cap=self._tuning.reconnect_max_s))
+
+    def _make_client(self) -> paho.Client:
+        client = new_client(self._cfg, self._ident, self._tls, self.topics.status, self._cfg.max_inflight)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    def _run_link(self, link: _Link, journal: Journal) -> None:
+        self._beat = self._clock.monotonic()
+        try:
+            link.client.connect(self._cfg.host, self._cfg.port, self._cfg.keepalive_s, clean_start=False,
+                                properties=connect_properties(self._cfg))
+        except (OSError, ValueError) as exc:  # refused, unreachable, TLS failure (ssl.SSLError is OSError)
+            log.info("mqtt: connect to %s:%d failed: %s", self._cfg.host, self._cfg.port, exc)
+            return
+        connack_by = self._clock.monotonic() + max(self._cfg.keepalive_s, 10)
+        while True:
+            self._beat = self._clock.monotonic()
+            rc = link.client.loop(timeout=0.05)
+            if rc != paho.MQTT_ERR_SUCCESS:
+                log.info("mqtt: connection lost (%s)", paho.error_string(rc))
+                return
+            if self._stopping.is_set():
+                if link.connected:
+                    self._graceful_stop(link, journal)
+                return
+            if not link.connected:
+                if self._beat > connack_by:
+                    log.warning("mqtt: no CONNACK within %d s", self._cfg.keepalive_s)
+                    return
+                continue
+            self._pump(link, journal)
+
+    # -- between loop calls ----------------------------------------------------------------
+
+    def _pump(self, link: _Link, journal: Journal) -> None:
+        now = self._clock.monotonic()
+        self._rejections.handle(link, journal)
+        if link.acked and (len(link.acked) >= ACK_FLUSH_COUNT or now - link.first_ack >= ACK_FLUSH_S):
+            link.flush_acks(journal)
+        room = link.max_inflight - len(link.inflight)
+        if room > 0 and (link.more or self._wake.is_set()):
+            self._wake.clear()
+            rows = journal.pending(room, exclude=link.busy_rows())
+            for row in rows:
+                link.publish_row(row, self.topics.for_kind(row.kind), now)
+                self.stats.publishes += 1
+            link.more = len(rows) == room
+            if not rows and not link.inflight and now >= self._next_checkpoint:
+                # Idle with nothing to send: fold the WAL back so a long offline
+                # period does not leave a large -wal file on the SD card.
+                self._next_checkpoint = now + CHECKPOINT_S
+                journal.checkpoint()
+        if self._state_due.is_set() or now >= self._next_state:
+            self._state_due.clear()
+            self._publish_state_doc(link, journal)
+        if link.discovery_due:
+            self._publish_discovery(link)
+        while self._transient:
+            alert = json.dumps(self._transient.popleft(), separators=(",", ":"), default=str)
+            link.publish_control("alert", self.topics.alert, alert, retain=False)
+        if self._rejections.alert_due(now):
+            self._rejections.alert(journal, now)
+            self._wake.set()
+        link.reconnect_if_stuck(now, max(2.0 * self._cfg.keepalive_s, 10.0))
+        if self._inbox.lists is not None:
+            self._inbox.lists.poll(journal)
+        if now >= link.next_poll:
+            link.more = True  # periodic re-read: deferred rows fall due, rows added without notify()
+            link.next_poll = now + POLL_S
+
+    # -- control messages --------------------------------------------------------------------
+
+    def _announce(self, client: paho.Client, link: _Link) -> None:
+        """After CONNACK: status online, state, discovery. Runs inside paho's on_connect."""
+        link.publish_control("status", self.topics.status, "online")
+        link.discovery_due = self._cfg.discovery
+        for topic_filter in self._inbox.filters():
+            client.subscribe(topic_filter, qos=1)
+        self._state_due.set()
+
+    def _publish_state_doc(self, link: _Link, journal: Journal) -> None:
+        doc: dict[str, object] = {}
+        try:
+            doc.update(self._state_provider())
+            self._state_error_logged = False
+        except Exception as exc:  # a broken probe must not stop delivery
+            if not self._state_error_logged:
+                log.exception("mqtt: state provider failed")
+                self._state_error_logged = True
+            doc["state_error"] = type(exc).__name__
+        doc.update(journal_backlog=journal.backlog(), journal_refused=journal.refused(),
+                   mqtt_rejected=self.stats.rejected)
+        payload = json.dumps(doc, separators=(",", ":"), default=str)
+        link.publish_control("state", self.topics.state, payload)
+        self._next_state = self._clock.monotonic() + self._cfg.state_interval_s
+
+    def _publish_discovery(self, link: _Link) -> None:
+        link.discovery_due = False
+        for topic, config in discovery_messages(self.topics, site=self._ids["site"], door=self._ids["door"],
+                                                firmware=self._firmware):
+            link.publish_control("discovery", topic, json.dumps(config, separators=(",", ":")))
+
+    # -- paho callbacks (run inside client.loop() on this thread) ------------------------------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, rc: ReasonCode,
+                    properties: Any) -> None:
+        link = self._link
+        if link is None or link.client is not client:
+            return
+        if rc.is_failure:
+            log.warning("mqtt: broker refused the connection: %s", rc.getName())
+            return
+        link.connected = link.was_connected = True
+        self.stats.connects += 1
+        receive_max = getattr(properties, "ReceiveMaximum", None)
+        link.max_inflight = min(self._cfg.max_inflight, int(receive_max or self._cfg.max_inflight))
+        log.info("mqtt: connected to %s:%d (session present: %s)", self._cfg.host, self._cfg.port,
+                 flags.session_present)
+        self._announce(client, link)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, rc: ReasonCode,
+                       properties: Any) -> None:
+        link = self._link
+        if link is not None and link.client is client:
+            link.connected = False
+        log.info("mqtt: disconnected (%s)", rc.getName() if isinstance(rc, ReasonCode) else rc)
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, rc: ReasonCode,
+                    properties: Any) -> None:
+        link = self._link
+        if link is None or link.client is not client:
+            return
+        outcome = link.on_puback(mid, rc, self._clock.monotonic())
+        if outcome == "acked":
+            self.stats.acked += 1
+        elif outcome == "rejected":
+            self.stats.rejected += 1
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        # Anything arriving here is untrusted input: compare bytes, never parse or raise.
+        try:
+            link = self._link
+            if link is None or link.client is not client:
+                return
+            reaction = self._inbox.handle(message.topic, bytes(message.payload), self._journal)
+            if reaction.rediscover:
+                link.discovery_due = True
+            if reaction.result is not None:
+                result = reaction.result
+                link.publish_control("result", self.topics.cmd_result(result.verb), result.payload(), retain=False)
+        except Exception:  # noqa: BLE001 - odd topic encodings and the like
+            log.warning("mqtt: ignored an unusable message")
+
+    # -- ending a link -------------------------------------------------------------------------
+
+    def _graceful_stop(self, link: _Link, journal: Journal) -> None:
+        link.stopped_mid = link.publish_control("stopped", self.topics.status, "stopped")
+        deadline = self._clock.monotonic() + self._stop_timeout
+        while not link.stopped_acked and link.connected and self._clock.monotonic() < deadline:
+            if link.client.loop(timeout=0.05) != paho.MQTT_ERR_SUCCESS:
+                break
+        if not link.stopped_acked:
+            log.warning("mqtt: no PUBACK for the 'stopped' status before shutdown")
+        self._rejections.handle(link, journal)
+        link.flush_acks(journal)
+
+    def _teardown(self, link: _Link) -> None:
+        try:
+            if link.client.socket() is not None:
+                link.disconnect(graceful=link.stopped_acked)
+        except Exception as exc:  # noqa: BLE001 - the client may be half broken already
+            log.debug("mqtt: teardown: %s", exc)
+        link.connected = False
+        if self._journal is not None and (link.acked or link.rejections):
+            try:  # acks received before the failure still count
+                self._rejections.handle(link, self._journal)
+                link.flush_acks(self._journal)
+            except Exception as exc:  # noqa: BLE001 - the rows are retried, never lost
+                log.error("mqtt: could not record acks at teardown: %s", exc)
+
+    def _client_error(self, journal: Journal, exc: Exception) -> None:
+        self.stats.client_errors += 1
+        log.error("mqtt: client error, rebuilding the client", exc_info=exc)
+        now = self._clock.monotonic()
+        if now < self._next_error_alert:
+            return
+        self._next_error_alert = now + CLIENT_ERROR_ALERT_INTERVAL_S
+        try:
+            journal.record_alert("mqtt_client_error", {"error": type(exc).__name__, "detail": str(exc)[:200]})
+        except Exception as err:  # noqa: BLE001 - the journal may be what failed
+            log.error("mqtt: cannot record mqtt_client_error alert: %s", err)
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait for a backoff period, keeping the heartbeat fresh, waking on stop()."""
+        end = self._clock.monotonic() + seconds
+        while not self._stopping.is_set():
+            self._beat = self._clock.monotonic()
+            left = end - self._beat
+            if left <= 0:
+                return
+            self._stopping.wait(min(left, 0.5))

@@ -1,0 +1,57 @@
+"""Broker rejections (reason code >= 0x80): keep the row, defer its retry, alert at most once a minute."""
+
+from __future__ import annotations
+
+import logging
+
+from paho.mqtt.reasoncodes import ReasonCode
+
+from entryscan.device.delivery.client import backoff_delay
+from entryscan.device.delivery.journal import Journal, OutboxRow
+from entryscan.device.delivery.link import PublisherStats, Tuning, _Link
+from entryscan.device.delivery.topics import Topics
+
+log = logging.getLogger(__name__)
+
+REJECT_ALERT_INTERVAL_S = 60.0
+
+
+class Rejections:
+    """Turns a link's rejected PUBACKs into deferred retries and grouped ``publish_rejected`` alerts."""
+
+    def __init__(self, tuning: Tuning, topics: Topics, stats: PublisherStats) -> None:
+        self._tuning = tuning
+        self._topics = topics
+        self._stats = stats
+        self._since_alert: list[tuple[OutboxRow, ReasonCode]] = []
+        self._next_alert = 0.0
+
+    def handle(self, link: _Link, journal: Journal) -> None:
+        for row, rc in link.rejections:
+            alert_row = row.kind == "alert"
+            base = self._tuning.alert_reject_retry_s if alert_row else self._tuning.reject_retry_s
+            cap = self._tuning.alert_reject_retry_max_s if alert_row else self._tuning.reject_retry_max_s
+            delay = backoff_delay(row.attempts, base=base, cap=cap, jitter=0.2)
+            journal.mark_rejected(row.row_id, f"{rc.value:#04x} {rc.getName()}", delay)
+            log.warning("mqtt: broker rejected %s row %d (%s); retry in %.0f s",
+                        row.kind, row.row_id, rc.getName(), delay)
+            if not alert_row:
+                # Alerts about rejected alert rows would loop forever if the alert
+                # topic itself is denied; those rows just wait out a long backoff.
+                self._since_alert.append((row, rc))
+        link.rejections = []
+
+    def alert_due(self, now: float) -> bool:
+        return bool(self._since_alert) and now >= self._next_alert
+
+    def alert(self, journal: Journal, now: float) -> None:
+        """One ``publish_rejected`` alert for every rejection since the last one."""
+        rejected = self._since_alert
+        row, rc = rejected[-1]
+        journal.record_alert("publish_rejected", {
+            "topic": self._topics.for_kind(row.kind), "reason_code": rc.value, "reason": rc.getName(),
+            "rejected": len(rejected), "event_id": row.event_id, "attempts": row.attempts + 1,
+        })
+        self._stats.reject_alerts += 1
+        self._since_alert = []
+        self._next_alert = now + REJECT_ALERT_INTERVAL_S

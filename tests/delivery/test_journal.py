@@ -1,0 +1,274 @@
+"""The durable journal, on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from entryscan.device.delivery.journal import ALERT_RESERVE, Journal, iso_ms
+from entryscan.device.errors import JournalError
+from tests.support import StepClock
+
+FIELDS: dict[str, object] = {
+    "decision": "accept",
+    "reason": "ok",
+    "credential_type": "badge",
+    "subject": "p-1234",
+    "policy_version": "7",
+    "clock_synced": True,
+}
+
+
+def open_journal(path: Path, clock: StepClock, max_rows: int = 1000) -> Journal:
+    return Journal(path, device="door-1", site="hq", door="main", max_rows=max_rows, clock=clock)
+
+
+def test_entry_event_has_contract_fields(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock)
+    event = j.record_entry({**FIELDS, "extra_note": "x"})
+    assert event is not None
+    assert list(event)[:12] == ["event_id", "seq", "ts", "device", "site", "door", "decision", "reason",
+                                "credential_type", "subject", "policy_version", "clock_synced"]
+    assert event["seq"] == 1 and event["device"] == "door-1" and event["extra_note"] == "x"
+    ts = str(event["ts"])
+    assert ts.endswith("Z") and len(ts) == len("2026-11-28T18:00:00.123Z")
+    [row] = j.pending(10)
+    assert row.kind == "entry" and row.event_id == event["event_id"]
+    assert json.loads(row.payload) == event
+
+
+def test_caller_cannot_override_header(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock)
+    event = j.record_entry({**FIELDS, "seq": 99, "event_id": "forged", "device": "other"})
+    assert event is not None and event["seq"] == 1 and event["event_id"] != "forged"
+    assert event["device"] == "door-1"
+
+
+def test_seq_gap_free_across_reopen_and_unique_ids(tmp_path: Path, clock: StepClock) -> None:
+    path = tmp_path / "j.db"
+    seen: list[dict[str, object]] = []
+    for _ in range(3):
+        j = open_journal(path, clock)
+        for _ in range(5):
+            event = j.record_entry(FIELDS)
+            assert event is not None
+            seen.append(event)
+        j.delete([r.row_id for r in j.pending(2)])  # deliveries must not disturb seq
+        j.close()
+    assert [e["seq"] for e in seen] == list(range(1, 16))
+    assert len({e["event_id"] for e in seen}) == 15
+
+
+def test_two_threads_share_one_file(tmp_path: Path, clock: StepClock) -> None:
+    """The scan thread and the delivery thread each hold a connection to one file."""
+    path = tmp_path / "j.db"
+    results: list[int] = []
+
+    def writer() -> None:
+        j = open_journal(path, clock, max_rows=10_000)
+        for _ in range(100):
+            event = j.record_entry(FIELDS)
+            assert event is not None
+            results.append(int(str(event["seq"])))
+        j.close()
+
+    def deleter() -> None:
+        j = open_journal(path, clock, max_rows=10_000)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(results) < 200:
+            j.delete(r.row_id for r in j.pending(50))
+        j.close()
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(f) for f in (writer, writer, deleter)]
+        for f in futures:
+            f.result()  # re-raises any failure from the thread
+    assert sorted(results) == list(range(1, 201))
+
+
+def test_full_journal_refuses_counts_and_alerts_once(tmp_path: Path, clock: StepClock) -> None:
+    path = tmp_path / "j.db"
+    j = open_journal(path, clock, max_rows=100)
+    events = [j.record_entry(FIELDS) for _ in range(100)]
+    assert all(e is not None for e in events)
+    assert [j.record_entry(FIELDS) for _ in range(5)] == [None] * 5
+    assert j.refused() == 5
+    alerts = [r for r in j.pending(1000) if r.kind == "alert"]
+    assert len(alerts) == 1
+    alert = json.loads(alerts[0].payload)
+    assert alert["kind"] == "journal_full" and alert["device"] == "door-1" and alert["max_rows"] == 100
+    entries = [json.loads(r.payload) for r in j.pending(1000) if r.kind == "entry"]
+    assert [e["seq"] for e in entries] == list(range(1, 101))  # nothing overwritten
+    j.close()
+    j = open_journal(path, clock, max_rows=100)  # the counter is durable
+    assert j.refused() == 5
+    # Delivery frees room: the next entry takes seq 101 (refusals consumed no seq) and
+    # a later full episode raises a fresh alert.
+    j.delete([r.row_id for r in j.pending(2)])
+    event = j.record_entry(FIELDS)
+    assert event is not None and event["seq"] == 101
+    assert j.record_entry(FIELDS) is None and j.record_entry(FIELDS) is None
+    assert len([r for r in j.pending(1000) if r.kind == "alert"]) == 2
+    assert j.refused() == 7
+
+
+def test_alerts_use_reserve_then_are_counted(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock, max_rows=100)
+    for _ in range(100):
+        j.record_entry(FIELDS)
+    for i in range(ALERT_RESERVE + 3):
+        j.record_alert("camera_fault", {"n": i})
+    assert j.backlog() == 100 + ALERT_RESERVE
+    assert j.alerts_dropped() == 3
+
+
+def test_alert_payload(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock)
+    j.record_alert("tamper", {"kind": "forged", "pin": 5})
+    [row] = j.pending(5)
+    alert = json.loads(row.payload)
+    assert alert["kind"] == "tamper" and alert["pin"] == 5 and alert["site"] == "hq"
+    assert row.event_id == alert["alert_id"] and alert["ts"].endswith("Z")
+
+
+def test_pending_delete_exclude_and_order(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock)
+    for _ in range(10):
+        j.record_entry(FIELDS)
+    rows = j.pending(4)
+    assert [r.row_id for r in rows] == sorted(r.row_id for r in rows) and len(rows) == 4
+    rest = j.pending(4, exclude={r.row_id for r in rows})
+    assert not {r.row_id for r in rest} & {r.row_id for r in rows} and len(rest) == 4
+    j.delete(r.row_id for r in rows)
+    assert j.backlog() == 6
+    assert j.pending(100)[0].row_id == rest[0].row_id
+
+
+def test_mark_rejected_defers_and_counts(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock)
+    for _ in range(3):
+        j.record_entry(FIELDS)
+    first = j.pending(1)[0]
+    j.mark_rejected(first.row_id, "0x87 Not authorized", 60)
+    assert first.row_id not in [r.row_id for r in j.pending(10)]
+    assert len(j.rows(pending_only=True)) == 2 and len(j.rows()) == 3
+    summary = j.rows()[0]
+    assert summary["attempts"] == 1 and summary["last_error"] == "0x87 Not authorized"
+    assert "payload" not in summary and "subject" not in summary
+    clock.advance(61)
+    due = j.pending(10)
+    assert due[0].row_id == first.row_id and due[0].attempts == 1
+    # A wall clock stepped far backwards must not strand a deferred row for days.
+    j.mark_rejected(first.row_id, "again", 60)
+    clock.advance(-3 * 24 * 3600)
+    assert j.pending(1)[0].row_id == first.row_id
+
+
+def test_file_and_dir_modes(tmp_path: Path, clock: StepClock) -> None:
+    path = tmp_path / "state" / "sub" / "j.db"
+    j = open_journal(path, clock)
+    j.record_entry(FIELDS)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    wal = path.with_name("j.db-wal")
+    assert wal.exists() and stat.S_IMODE(wal.stat().st_mode) & 0o077 == 0
+    assert j.integrity_ok()
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_corrupt_file_raises_journal_error(tmp_path: Path, clock: StepClock) -> None:
+    path = tmp_path / "j.db"
+    path.write_bytes(b"this is not an sqlite database at all" * 200)
+    with pytest.raises(JournalError, match="j.db"):
+        open_journal(path, clock)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_dir_raises_journal_error(tmp_path: Path, clock: StepClock) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    with pytest.raises(JournalError):
+        open_journal(ro / "j.db", clock)
+
+
+def test_read_only_database_write_raises_journal_error(tmp_path: Path, clock: StepClock) -> None:
+    path = tmp_path / "j.db"
+    j = open_journal(path, clock)
+    j.record_entry(FIELDS)
+    j.close()
+    j = open_journal(path, clock)
+    # query_only makes every write fail inside SQLite, even for root: the closest
+    # portable stand-in for a read-only or failing medium.
+    j._db.execute("PRAGMA query_only = ON")
+    with pytest.raises(JournalError, match="record_entry"):
+        j.record_entry(FIELDS)
+    with pytest.raises(JournalError, match="record_alert"):
+        j.record_alert("x", {})
+    j._db.execute("PRAGMA query_only = OFF")
+    event = j.record_entry(FIELDS)  # the failed transaction was rolled back cleanly
+    assert event is not None and event["seq"] == 2
+
+
+def test_disk_full_raises_journal_error(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock)
+    j.record_entry(FIELDS)
+    # max_page_count caps the file like a full disk: SQLite reports SQLITE_FULL.
+    pages = j._db.execute("PRAGMA page_count").fetchone()[0]
+    j._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(JournalError, match="full"):
+        for _ in range(1000):
+            j.record_entry({**FIELDS, "pad": "x" * 2000})
+    assert j.integrity_ok()
+
+
+def test_pending_is_cheap_with_large_backlog(tmp_path: Path, clock: StepClock) -> None:
+    j = open_journal(tmp_path / "j.db", clock, max_rows=200_000)
+    payload = json.dumps({**FIELDS, "event_id": "x"}).encode()
+    j._db.execute("BEGIN")  # bulk-load directly: the per-row fsync path is tested elsewhere
+    j._db.executemany(
+        "INSERT INTO outbox(kind, event_id, seq, ts, payload) VALUES ('entry', ?, ?, ?, ?)",
+        ((f"e{i}", i, iso_ms(clock.now()), payload) for i in range(120_000)),
+    )
+    j._db.execute("COMMIT")
+    assert j.backlog() == 120_000
+    for r in j.pending(20):  # many deferred rows in front must not slow the ready scan
+        j.mark_rejected(r.row_id, "x", 3600)
+    start = time.perf_counter()
+    for _ in range(50):
+        rows = j.pending(20, exclude=range(21, 41))
+    per_call = (time.perf_counter() - start) / 50
+    assert [r.row_id for r in rows] == list(range(41, 61))
+    assert per_call < 0.01, f"pending() took {per_call * 1000:.1f} ms with 120k rows"
+
+
+def test_unwritable_location_raises_journal_error(tmp_path: Path, clock: StepClock) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(JournalError, match="open"):
+        open_journal(blocker / "state" / "j.db", clock)
+
+
+def test_threads_opening_a_new_journal_at_once(tmp_path: Path, clock: StepClock) -> None:
+    """The scan and delivery threads start together on a fresh device: no open may fail."""
+    for attempt in range(40):
+        path = tmp_path / str(attempt) / "state" / "j.db"
+
+        def open_and_write(path: Path = path) -> None:
+            j = open_journal(path, clock)
+            j.record_entry(FIELDS)
+            j.close()
+
+        with ThreadPoolExecutor(3) as pool:
+            for f in [pool.submit(open_and_write) for _ in range(3)]:
+                f.result()
+        j = open_journal(path, clock)
+        assert [r["seq"] for r in j.rows()] == [1, 2, 3]
+        j.close()
