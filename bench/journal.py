@@ -12,9 +12,15 @@ Real pieces: entryscan.device.delivery.journal.Journal (WAL, synchronous=FULL) o
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import Mode, door_config, emit, mosquitto
 from entryscan.device.access.clock import SystemClock
@@ -95,10 +101,29 @@ def drain(cfg: Config, work: Path, n: int) -> None:
     emit("journal", "drain_rows_per_s", n / (t_end - t0), "rows/s", backlog=n)
 
 
+@contextmanager
+def subscriber(url: str) -> Iterator[None]:
+    """A QoS 1 subscriber on the entry topic, so the broker answers 0x00 (with nobody subscribed it says 0x10,
+    "no matching subscribers", and the door rightly keeps the rows)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-sink", protocol=paho.MQTTv5)
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    client.connect(host, int(port))
+    client.subscribe("entryscan/+/+/entry", qos=1)
+    client.loop_start()
+    try:
+        yield
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def main(mode: Mode) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp_name:
         tmp = Path(tmp_name)
-        with mosquitto(tmp / "broker") as url:
-            cfg = load_config(door_config(tmp, url, tmp / "frames", 0))
+        with mosquitto(tmp / "broker") as url, subscriber(url):
+            loaded = load_config(door_config(tmp, url, tmp / "frames", 0))
+            # Broker-acknowledged delivery: the journal/PUBACK path alone (collector confirmation is measured by
+            # the collector's ingest bench).
+            cfg = dataclasses.replace(loaded, mqtt=dataclasses.replace(loaded.mqtt, delivery="broker"))
             burst(cfg, tmp, mode.pick(500, 5_000))
             drain(cfg, tmp, mode.pick(2_000, 50_000))

@@ -88,6 +88,9 @@ class NullNotifier:
     def notify(self) -> None:
         return None
 
+    def tag_scanned(self, tag_id: str) -> None:
+        return None
+
 
 class DecidePath:
     """ScanLoop.process up to the decision: decode -> debounce -> policy (no journal, no feedback)."""

@@ -60,3 +60,6 @@ class Notifier(Protocol):
     """Wakes the publisher when the journal gained rows."""
 
     def notify(self) -> None: ...
+
+    def tag_scanned(self, tag_id: str) -> None:
+        """An accept was just shown at the door (live, never a replay): Home Assistant's tag scanner hears it."""

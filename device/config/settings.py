@@ -199,6 +199,10 @@ class MqttConfig:
     state_interval_s: float = 60.0
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    # confirmed: a row leaves the journal when our collector confirms it committed the event; broker: on a PUBACK
+    # (for sites whose consumer is not our collector; their broker then needs persistence and queue room).
+    delivery: Literal["confirmed", "broker"] = "confirmed"
+    confirm_timeout_s: float = 60.0
 
     def check(self, where: str) -> None:
         parts = urllib.parse.urlsplit(self.url)
@@ -221,6 +225,7 @@ class MqttConfig:
         _require(0 <= self.session_expiry_s <= 0xFFFFFFFF, f"{where}.session_expiry_s", "must be 0..4294967295")
         _require(1 <= self.max_inflight <= 1000, f"{where}.max_inflight", "must be 1..1000")
         _require(self.state_interval_s >= 5, f"{where}.state_interval_s", "must be at least 5 seconds")
+        _require(1 <= self.confirm_timeout_s <= 86400, f"{where}.confirm_timeout_s", "must be 1..86400 seconds")
 
     @property
     def tls(self) -> bool:

@@ -101,7 +101,13 @@ def new_client(
     return client
 
 
+MAX_PACKET_BYTES = 4 * 1024 * 1024
+
+
 def connect_properties(cfg: MqttConfig) -> Properties:
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = cfg.session_expiry_s
+    # The broker must not send us anything larger (it drops it instead): a 255 MiB command or retained list
+    # would otherwise be read into memory in full. Lists are at most 3 MiB (access.listdoc.MAX_DOC_BYTES).
+    props.MaximumPacketSize = MAX_PACKET_BYTES
     return props

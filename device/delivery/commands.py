@@ -6,10 +6,16 @@ Everything that arrives is untrusted: the payload size is bounded, the JSON must
 an object, and a failing handler becomes an error result, never an exception in
 the delivery thread. Opening the door remotely is deliberately not a command:
 the broker ACL is the only authentication a command has.
+
+A command is for now, never for later: a retained one is ignored (it would run on
+every reconnect), the device subscribes at QoS 0 so the broker queues none while it
+is away, and a request whose ``ts`` is more than MAX_AGE_S off the device clock is
+refused as ``expired``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -19,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 1024
 MAX_REQUEST_ID = 128
+MAX_AGE_S = 30.0
 
 Handler = Callable[[Mapping[str, object]], None]
 
@@ -33,18 +40,24 @@ class CommandResult:
 
 
 class CommandDispatcher:
-    def __init__(self, cmd_prefix: str, handlers: Mapping[str, Handler]) -> None:
+    def __init__(self, cmd_prefix: str, handlers: Mapping[str, Handler], now: Callable[[], dt.datetime]) -> None:
         self._prefix = cmd_prefix  # "<base>/cmd/"
         self._handlers = dict(handlers)
+        self._now = now
 
-    def handle(self, topic: str, payload: bytes) -> CommandResult | None:
-        """The result to publish, or None when the topic is not a command (results included)."""
+    def handle(self, topic: str, payload: bytes, retained: bool = False) -> CommandResult | None:
+        """The result to publish, or None when the topic is not a command (results included) or is retained."""
         if not topic.startswith(self._prefix):
             return None
         verb = topic[len(self._prefix):]
         if not verb or "/" in verb:
             return None  # our own .../result echoes, or deeper levels
+        if retained:
+            log.warning("command %s ignored: retained commands are never run", verb[:64])
+            return None
         request, error = _parse(payload)
+        if error is None and _expired(request.get("ts"), self._now()):
+            error = "expired"
         body: dict[str, object] = {"request_id": request.get("request_id") if request else None}
         if error is None:
             error = self._run(verb, request)
@@ -79,3 +92,16 @@ def _parse(payload: bytes) -> tuple[Mapping[str, object], str | None]:
     if request_id is not None and not (isinstance(request_id, str | int) and len(str(request_id)) <= MAX_REQUEST_ID):
         return {}, "malformed"
     return request, None
+
+
+def _expired(ts: object, now: dt.datetime) -> bool:
+    """A ``ts`` that is not an ISO 8601 time with a zone, or is more than MAX_AGE_S away from now."""
+    if ts is None:
+        return False
+    try:
+        moment = dt.datetime.fromisoformat(str(ts)[:40])
+    except ValueError:
+        return True
+    if moment.tzinfo is None:
+        return True
+    return abs((now - moment).total_seconds()) > MAX_AGE_S

@@ -17,14 +17,15 @@ ORIGIN_URL = "https://github.com/entryscan/entryscan"
 def discovery_messages(topics: Topics, *, site: str, door: str, firmware: str) -> list[tuple[str, dict[str, object]]]:
     """Every retained discovery message: the device with its entities, and the tag scanner.
 
-    The tag scanner has its own topic because Home Assistant sets it up only through
-    per-entity discovery; each entry fires ``tag_scanned`` with the subject pseudonym
-    as the tag id (never the raw code), for accepts and denies alike.
+    The tag scanner has its own discovery topic because Home Assistant sets it up through
+    per-entity discovery (the provisioning ACL allows the device that topic). It listens on
+    the device's ``tag`` topic, where only live accepts appear (never denies or journal
+    replays: Home Assistant keeps every new tag id forever), with the subject pseudonym as
+    the tag id (never the raw code).
     """
     device = discovery_config(topics, site=site, door=door, firmware=firmware)
     tag: dict[str, object] = {
-        "topic": topics.entry,
-        "value_template": "{{ value_json.subject }}",
+        "topic": topics.tag,
         "device": {"identifiers": [_uid(topics, site)]},
     }
     return [(topics.discovery, device), (topics.tag_discovery, tag)]
@@ -83,6 +84,7 @@ def _components(topics: Topics, uid: str) -> dict[str, dict[str, object]]:
             "p": "button",
             "name": "Identify",
             "unique_id": f"{uid}_identify",
+            "device_class": "identify",
             "command_topic": topics.cmd("identify"),
             "payload_press": '{"request_id": "home-assistant"}',
             "entity_category": "diagnostic",

@@ -1,8 +1,8 @@
 """What the device subscribes to, and what each incoming message asks of the publisher.
 
-Three sources, all untrusted: Home Assistant's birth message (re-send discovery),
-signed site lists (into the list store, alerts into the journal) and remote
-commands (a result to publish). The publisher's delivery thread calls ``handle``
+Four sources, all untrusted: Home Assistant's birth message (re-send discovery),
+signed site lists (into the list store, alerts into the journal), remote
+commands (a result to publish) and the collector's delivery confirmations. The publisher's delivery thread calls ``handle``
 from paho's on_message; nothing here raises on hostile input.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from entryscan.device.delivery.commands import CommandDispatcher, CommandResult, Handler
+from entryscan.device.delivery.confirm import Confirmation, parse_confirmation
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.topics import Topics
 from entryscan.device.ports import Clock
@@ -26,13 +27,15 @@ if TYPE_CHECKING:
 class Reaction:
     rediscover: bool = False
     result: CommandResult | None = None
+    confirmation: Confirmation | None = None
 
 
 class Inbox:
     def __init__(self, topics: Topics, clock: Clock, *, discovery: bool, lists: ListStore | None,
-                 commands: Mapping[str, Handler] | None) -> None:
+                 commands: Mapping[str, Handler] | None, confirmations: bool = True) -> None:
         self._topics = topics
         self._discovery = discovery
+        self._confirmations = confirmations
         self.lists: ListFeed | None = None
         if lists is not None:
             from entryscan.device.delivery.listsync import (
@@ -40,22 +43,30 @@ class Inbox:
             )
 
             self.lists = ListFeed(lists, topics, clock)
-        self._commands = CommandDispatcher(topics.cmd(""), commands) if commands else None
+        self._commands = CommandDispatcher(topics.cmd(""), commands, clock.now) if commands else None
 
-    def filters(self) -> list[str]:
-        """Topic filters to subscribe to after every CONNACK."""
-        out = [self._topics.ha_status] if self._discovery else []
+    def filters(self) -> list[tuple[str, int]]:
+        """(topic filter, QoS) to subscribe to after every CONNACK.
+
+        Commands at QoS 0: the broker then queues none for the device while it is away, so a command never runs
+        late. Everything else at QoS 1.
+        """
+        out = [(self._topics.ha_status, 1)] if self._discovery else []
+        if self._confirmations:
+            out.append((self._topics.confirm, 1))
         if self.lists is not None:
-            out.append(self.lists.topic_filter)
+            out.append((self.lists.topic_filter, 1))
         if self._commands is not None:
-            out.append(self._topics.cmd_filter)
+            out.append((self._topics.cmd_filter, 0))
         return out
 
-    def handle(self, topic: str, payload: bytes, journal: Journal | None) -> Reaction:
+    def handle(self, topic: str, payload: bytes, journal: Journal | None, retained: bool = False) -> Reaction:
+        if self._confirmations and topic == self._topics.confirm:
+            return Reaction(confirmation=parse_confirmation(payload))
         if self.lists is not None and journal is not None and self.lists.handle(topic, payload, journal):
             return Reaction()
         if self._commands is not None:
-            result = self._commands.handle(topic, payload)
+            result = self._commands.handle(topic, payload, retained)
             if result is not None:
                 return Reaction(result=result)
         if self._discovery and topic == self._topics.ha_status and payload.strip() == b"online":

@@ -2,8 +2,9 @@
 
 The journal is the source of truth for what the door decided. A row is written
 (WAL, synchronous=FULL) in the same transaction that consumes its ``seq``, and
-is deleted only after the broker acknowledged it. When the outbox is full new
-entries are refused (never overwriting undelivered rows) and counted.
+is deleted only once delivered: by default when the collector confirms it has
+committed the event (``confirm``), in broker mode after a PUBACK. When the outbox
+is full new entries are refused (never overwriting undelivered rows) and counted.
 
 SQLite connections are bound to the thread that opened them, so each thread
 (scan loop, delivery thread) opens its own ``Journal`` on the same file.
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from entryscan.device.errors import JournalError
+from entryscan.device.delivery.journal_schema import SCHEMA, prepare
+from entryscan.device.errors import ConfigError, JournalError
 from entryscan.device.ports import Clock
 from entryscan.device.sqlitedb import BUSY_TIMEOUT_MS, open_private
 
@@ -34,53 +36,25 @@ T = TypeVar("T")
 # Alerts may go past max_rows by this many rows so that the alert saying
 # "journal full" (and a few others) is never itself refused.
 ALERT_RESERVE = 1000
-# A retry deferral further in the future than this means the wall clock jumped
-# backwards since the row was deferred; such rows are treated as due.
-MAX_DEFER_S = 24 * 3600.0
-
 Kind = Literal["entry", "alert"]
 ENTRY_KEYS = ("decision", "reason", "credential_type", "subject", "policy_version", "clock_synced")
 EAGER_POLL_S = 0.0002
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES
-    ('next_seq', 1), ('refused', 0), ('full_alerted', 0), ('rows', 0), ('alerts_dropped', 0);
-CREATE TABLE IF NOT EXISTS outbox (
-    row_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('entry', 'alert')),
-    event_id TEXT NOT NULL UNIQUE,
-    seq INTEGER,
-    ts TEXT NOT NULL,
-    decision TEXT,
-    reason TEXT,
-    credential_type TEXT,
-    payload BLOB NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    retry_at REAL NOT NULL DEFAULT 0
-);
--- retry_at = 0 means "not deferred": (retry_at, row_id) serves both the
--- oldest-first scan of ready rows and the range scan of deferred ones.
-CREATE INDEX IF NOT EXISTS outbox_ready ON outbox(retry_at, row_id);
--- The row counter lives in the same transactions as the rows, so the full
--- check is O(1) instead of a COUNT(*) over 100k rows on every scan.
-CREATE TRIGGER IF NOT EXISTS outbox_count_ins AFTER INSERT ON outbox
-    BEGIN UPDATE meta SET value = value + 1 WHERE key = 'rows'; END;
-CREATE TRIGGER IF NOT EXISTS outbox_count_del AFTER DELETE ON outbox
-    BEGIN UPDATE meta SET value = value - 1 WHERE key = 'rows'; END;
-"""
-
-
 @dataclass(frozen=True)
 class OutboxRow:
-    """One undelivered message. ``attempts`` counts broker rejections so far."""
+    """One undelivered message. ``attempts`` counts broker rejections so far.
+
+    ``legacy``: written before journals had an incarnation; no collector confirmation can name it, so it is
+    deleted on a PUBACK whatever the delivery mode.
+    """
 
     row_id: int
     kind: Kind
     event_id: str
     payload: bytes
     attempts: int = 0
+    legacy: bool = False
+    unheard: bool = False  # the broker answered 0x10: nobody was subscribed, the message was dropped
 
 
 def iso_ms(moment: dt.datetime) -> str:
@@ -105,7 +79,14 @@ class Journal:
         self._ids = {"device": device, "site": site, "door": door}
         self._max_rows = max_rows
         self._clock = clock
-        self._db = self._guard("open", lambda: open_private(path, _SCHEMA))
+        if path.is_dir():
+            raise ConfigError("journal.path", f"{path} is a directory, not a journal file")
+        self._db = self._guard("open", lambda: open_private(path, SCHEMA))
+        try:
+            self.incarnation = self._guard("open", lambda: prepare(self._db))
+        except JournalError:
+            self._db.close()
+            raise
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -172,6 +153,7 @@ class Journal:
                                     "ts": iso_ms(self._clock.now()), **self._ids}
         for key in ENTRY_KEYS:
             event[key] = fields.get(key)
+        event["incarnation"] = self.incarnation
         for key, value in fields.items():
             if key not in event:
                 event[key] = value
@@ -193,10 +175,10 @@ class Journal:
             self._bump(db, "full_alerted", 0)
         event["seq"] = seq
         db.execute(
-            "INSERT INTO outbox(kind, event_id, seq, ts, decision, reason, credential_type, payload)"
-            " VALUES ('entry', ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox(kind, event_id, seq, ts, decision, reason, credential_type, payload, incarnation)"
+            " VALUES ('entry', ?, ?, ?, ?, ?, ?, ?, ?)",
             (event["event_id"], seq, event["ts"], _text(event["decision"]), _text(event["reason"]),
-             _text(event["credential_type"]), _dumps(event)),
+             _text(event["credential_type"]), _dumps(event), self.incarnation),
         )
         return event
 
@@ -211,23 +193,57 @@ class Journal:
             log.warning("journal full: alert %r dropped", kind)
             return
         alert: dict[str, object] = {"kind": kind, "ts": iso_ms(self._clock.now()), **self._ids,
-                                    "alert_id": str(uuid.uuid4())}
+                                    "alert_id": str(uuid.uuid4()), "incarnation": self.incarnation}
         for key, value in detail.items():
             alert.setdefault(key, value)
         db.execute(
-            "INSERT INTO outbox(kind, event_id, ts, reason, payload) VALUES ('alert', ?, ?, ?, ?)",
-            (alert["alert_id"], alert["ts"], kind, _dumps(alert)),
+            "INSERT INTO outbox(kind, event_id, ts, reason, payload, incarnation) VALUES ('alert', ?, ?, ?, ?, ?)",
+            (alert["alert_id"], alert["ts"], kind, _dumps(alert), self.incarnation),
         )
 
     def delete(self, row_ids: Iterable[int]) -> None:
-        """Remove delivered rows (after a successful PUBACK), in one transaction."""
+        """Remove delivered rows in one transaction (broker mode, or legacy rows, after a successful PUBACK)."""
         ids = [(int(i),) for i in row_ids]
         if ids:
             self._tx("delete", lambda db: db.executemany("DELETE FROM outbox WHERE row_id = ?", ids), eager=True)
 
+    def mark_sent(self, row_ids: Iterable[int], wait_s: float, max_wait_s: float) -> None:
+        """The broker took these rows; keep them until the collector confirms, and send again if it does not.
+
+        Each unconfirmed send doubles the wait (``wait_s`` .. ``max_wait_s``), so a collector that is away for a day
+        does not get the whole backlog again every minute.
+        """
+        ids = [(int(i),) for i in row_ids]
+        if not ids:
+            return
+        now = self._clock.monotonic()
+        sql = ("UPDATE outbox SET sends = sends + 1,"
+               " retry_at = :now + min(:base * (1 << min(sends, 20)), :cap) WHERE row_id = :id")
+        params = [{"now": now, "base": wait_s, "cap": max_wait_s, "id": i} for (i,) in ids]
+        self._tx("mark_sent", lambda db: db.executemany(sql, params), eager=True)
+
+    def confirm(self, incarnation: str, through_seq: int, seqs: Collection[int], alert_ids: Collection[str]) -> int:
+        """Delete what the collector has committed; returns the number of rows removed.
+
+        Entries of another incarnation (a confirmation for this device before a wipe) are never touched.
+        """
+        def run(db: sqlite3.Connection) -> int:
+            removed = 0
+            if incarnation == self.incarnation:
+                removed += db.execute("DELETE FROM outbox WHERE kind = 'entry' AND incarnation = ? AND seq <= ?",
+                                      (incarnation, through_seq)).rowcount
+                removed += sum(db.execute(
+                    "DELETE FROM outbox WHERE kind = 'entry' AND incarnation = ? AND seq = ?",
+                    (incarnation, int(s))).rowcount for s in seqs if int(s) > through_seq)
+            removed += sum(db.execute("DELETE FROM outbox WHERE kind = 'alert' AND event_id = ?",
+                                      (str(a),)).rowcount for a in alert_ids)
+            return removed
+
+        return self._tx("confirm", run, eager=True)
+
     def mark_rejected(self, row_id: int, reason: str, retry_after_s: float) -> None:
-        """Keep a row the broker refused, count the attempt and defer its retry."""
-        due = self._clock.now().timestamp() + max(retry_after_s, 0.001)
+        """Keep a row the broker refused, count the attempt and defer its retry (on the monotonic clock)."""
+        due = self._clock.monotonic() + max(retry_after_s, 0.001)
         self._tx("mark_rejected", lambda db: db.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, retry_at = ? WHERE row_id = ?",
             (reason[:200], due, row_id),
@@ -237,26 +253,21 @@ class Journal:
 
     def pending(self, limit: int, exclude: Collection[int] = ()) -> list[OutboxRow]:
         """Up to ``limit`` rows due for delivery, oldest first, skipping ``exclude``."""
-        now = self._clock.now().timestamp()
         # Over-fetch by len(exclude) and filter here: simpler and cheaper than a
         # NOT IN list of up to max_inflight bound parameters. Each branch is a
         # range on outbox_ready (an OR would make SQLite scan the whole table;
         # INDEXED BY stops the planner from preferring a rowid-order scan).
-        fetch = limit + len(exclude)
         sql = (
-            "SELECT row_id, kind, event_id, payload, attempts FROM ("
+            "SELECT row_id, kind, event_id, payload, attempts, incarnation IS NULL FROM ("
             " SELECT * FROM (SELECT * FROM outbox WHERE retry_at = 0 ORDER BY row_id LIMIT :n)"
             " UNION ALL"
             " SELECT * FROM (SELECT * FROM outbox INDEXED BY outbox_ready WHERE retry_at > 0 AND retry_at <= :now"
             "  ORDER BY row_id LIMIT :n)"
-            " UNION ALL"
-            " SELECT * FROM (SELECT * FROM outbox INDEXED BY outbox_ready WHERE retry_at > :late"
-            "  ORDER BY row_id LIMIT :n)"
             ") ORDER BY row_id LIMIT :n"
         )
-        params = {"n": fetch, "now": now, "late": now + MAX_DEFER_S}
+        params = {"n": limit + len(exclude), "now": self._clock.monotonic()}
         found = self._guard("pending", lambda: self._db.execute(sql, params).fetchall())
-        rows = [OutboxRow(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in found if r[0] not in exclude]
+        rows = [OutboxRow(r[0], r[1], r[2], bytes(r[3]), r[4], bool(r[5])) for r in found if r[0] not in exclude]
         return rows[:limit]
 
     def backlog(self) -> int:
@@ -273,16 +284,15 @@ class Journal:
     def rows(self, pending_only: bool = False) -> list[dict[str, object]]:
         """Row summaries for ``entryscan journal``: no payloads, no subject.
 
-        ``pending_only`` keeps only the rows due for delivery now (not waiting
-        out a broker-rejection backoff).
+        ``pending_only`` keeps only the rows due for delivery now (not waiting out a broker-rejection backoff or
+        the collector's confirmation of a send). ``sends`` counts sends the broker took that are not yet confirmed.
         """
-        where = "WHERE retry_at <= :now OR retry_at > :late" if pending_only else ""
-        now = self._clock.now().timestamp()
+        where = "WHERE retry_at <= :now" if pending_only else ""
         sql = (
-            "SELECT row_id, kind, seq, event_id, ts, decision, reason, credential_type, attempts, last_error"
+            "SELECT row_id, kind, seq, event_id, ts, decision, reason, credential_type, attempts, sends, last_error"
             f" FROM outbox {where} ORDER BY row_id"
         )
-        cur = self._guard("rows", lambda: self._db.execute(sql, {"now": now, "late": now + MAX_DEFER_S}))
+        cur = self._guard("rows", lambda: self._db.execute(sql, {"now": self._clock.monotonic()}))
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

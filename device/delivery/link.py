@@ -8,7 +8,7 @@ were in flight are simply read from the journal again by the next link.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import paho.mqtt.client as paho
@@ -18,6 +18,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from entryscan.device.delivery.journal import Journal, OutboxRow
 
 log = logging.getLogger("entryscan.device.delivery.publisher")
+
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 @dataclass
@@ -30,6 +32,7 @@ class PublisherStats:
     rejected: int = 0
     client_errors: int = 0
     reject_alerts: int = 0
+    confirmed: int = 0  # rows the collector's confirmations removed
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Tuning:
     alert_reject_retry_s: float = 60.0  # rejected alert rows: long backoff, never an alert about them
     alert_reject_retry_max_s: float = 6 * 3600.0
     alive_window_s: float = 30.0
+    confirm_wait_s: float = 60.0  # a sent row not confirmed by the collector goes again after this; doubles per send
+    confirm_wait_max_s: float = 3600.0
 
 
 @dataclass
@@ -61,7 +66,8 @@ class _Link:
     was_connected: bool = False
     max_inflight: int = 20
     inflight: dict[int, _Inflight] = field(default_factory=dict)
-    acked: list[int] = field(default_factory=list)
+    acked: list[OutboxRow] = field(default_factory=list)  # PUBACKed, journal not yet told
+    unheard: int = 0  # PUBACKs saying 0x10 "no matching subscribers" on this link
     first_ack: float = 0.0
     rejections: list[tuple[OutboxRow, ReasonCode]] = field(default_factory=list)
     control: dict[int, str] = field(default_factory=dict)  # mid -> what (status/state/discovery)
@@ -73,7 +79,7 @@ class _Link:
 
     def busy_rows(self) -> set[int]:
         """Rows not to fetch again: in flight, or acked but not yet deleted."""
-        busy = set(self.acked)
+        busy = {row.row_id for row in self.acked}
         busy.update(f.row.row_id for f in self.inflight.values())
         return busy
 
@@ -89,7 +95,11 @@ class _Link:
         return mid
 
     def on_puback(self, mid: int, rc: ReasonCode, now: float) -> Literal["acked", "rejected", "control"]:
-        """Sort one PUBACK; journal work happens later, outside paho's callback."""
+        """Sort one PUBACK; journal work happens later, outside paho's callback.
+
+        0x10 "no matching subscribers" is a success code, but the broker dropped the message: it counts as acked
+        (the row waits for a confirmation that will not come, then goes again), never as delivered.
+        """
         flight = self.inflight.pop(mid, None)
         if flight is None:
             what = self.control.pop(mid, None)
@@ -103,14 +113,23 @@ class _Link:
             return "rejected"
         if not self.acked:
             self.first_ack = now
-        self.acked.append(flight.row.row_id)
+        if rc.value == NO_MATCHING_SUBSCRIBERS:
+            self.unheard += 1
+            flight = _Inflight(replace(flight.row, unheard=True), flight.sent)
+        self.acked.append(flight.row)
         self.more = True
         return "acked"
 
-    def flush_acks(self, journal: Journal) -> None:
-        if self.acked:
-            journal.delete(self.acked)
-            self.acked = []
+    def flush_acks(self, journal: Journal, confirmed: bool, wait_s: float, max_wait_s: float) -> None:
+        """Tell the journal what the broker took: delete what needs no confirmation, keep the rest as sent."""
+        if not self.acked:
+            return
+        def delivered(row: OutboxRow) -> bool:
+            return not row.unheard and (row.legacy or not confirmed)
+
+        journal.delete([r.row_id for r in self.acked if delivered(r)])
+        journal.mark_sent([r.row_id for r in self.acked if not delivered(r)], wait_s, max_wait_s)
+        self.acked = []
 
     def reconnect_if_stuck(self, now: float, limit_s: float) -> None:
         """paho retries only on reconnect; a PUBACK that never comes means a stuck link, so force the reconnect."""

@@ -7,18 +7,20 @@ queue. Here a callback exception surfaces from ``client.loop()`` on our thread,
 is recorded as an ``mqtt_client_error`` alert and the client is replaced.
 
 Each connection gets a fresh client, so paho never holds messages we do not
-track: after any reconnect the journal is simply read again and unacked rows
+track: after any reconnect the journal is simply read again and undelivered rows
 are republished (duplicates are expected; the collector dedupes on event_id).
-A row is deleted only after a PUBACK with a success reason code; a rejection
-(>= 0x80, e.g. 0x87 from a broker ACL) keeps the row and defers its retry.
+In ``confirmed`` delivery (the default) a PUBACK only marks a row as sent: it
+leaves the journal when the collector's retained confirmation names it, and is
+sent again if none comes. In ``broker`` delivery a successful PUBACK deletes it.
+Either way 0x10 (no matching subscribers: the broker dropped it) and rejections
+(>= 0x80, e.g. 0x87 from a broker ACL) keep the row. The link comes up even
+while the journal cannot be opened (see ``opener``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,10 +37,12 @@ from entryscan.device.delivery.client import (
     tls_context,
 )
 from entryscan.device.delivery.commands import Handler
-from entryscan.device.delivery.discovery import discovery_messages
+from entryscan.device.delivery.confirm import Confirmation
+from entryscan.device.delivery.control import ControlMessages
 from entryscan.device.delivery.inbox import Inbox
-from entryscan.device.delivery.journal import Journal, iso_ms
+from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.link import PublisherStats, Tuning, _Link
+from entryscan.device.delivery.opener import JournalOpener
 from entryscan.device.delivery.rejections import Rejections
 from entryscan.device.delivery.topics import Topics
 from entryscan.device.ports import Clock
@@ -52,7 +56,6 @@ ACK_FLUSH_COUNT = 50
 ACK_FLUSH_S = 0.2
 POLL_S = 1.0  # re-read the journal this often even without notify() (deferred rows fall due)
 CLIENT_ERROR_ALERT_INTERVAL_S = 300.0
-TRANSIENT_ALERTS = 50  # memory-only alerts awaiting a connection; beyond this the oldest are dropped
 CHECKPOINT_S = 300.0
 
 
@@ -77,17 +80,17 @@ class MqttPublisher:
     ) -> None:
         self._cfg = cfg
         self._ids = {"device": device, "site": site, "door": door}
-        self._journal_path = journal_path
-        self._max_rows = max_rows
         self._clock = clock
-        self._state_provider = state_provider
-        self._firmware = firmware
-        self._tuning = Tuning(**tuning)
+        self._tuning = Tuning(**{"confirm_wait_s": cfg.confirm_timeout_s, **tuning})
         self.topics = Topics(cfg.topic_prefix, site, device, cfg.discovery_prefix)
-        self._inbox = Inbox(self.topics, clock, discovery=cfg.discovery, lists=lists, commands=commands)
+        self._confirmed = cfg.delivery == "confirmed"
+        self._inbox = Inbox(self.topics, clock, discovery=cfg.discovery, lists=lists, commands=commands,
+                            confirmations=self._confirmed)
         self._ident = identity(cfg, site=site, device=device)  # raises ConfigError early (exit 78)
         self._tls = tls_context(cfg) if cfg.tls else None
         self.stats = PublisherStats()
+        self._control = ControlMessages(self.topics, self._ids, clock, self.stats, state_provider=state_provider,
+                                        firmware=firmware)
         self._wake = threading.Event()
         self._state_due = threading.Event()
         self._stopping = threading.Event()
@@ -95,13 +98,13 @@ class MqttPublisher:
         self._thread: threading.Thread | None = None
         self._beat = clock.monotonic()
         self._link: _Link | None = None
-        self._journal: Journal | None = None
+        self._opener = JournalOpener(
+            lambda: Journal(journal_path, max_rows=max_rows, clock=clock, **self._ids), clock)
+        self._pending_confirmation: Confirmation | None = None
         self._next_state = 0.0
         self._rejections = Rejections(self._tuning, self.topics, self.stats)
         self._next_error_alert = 0.0
         self._next_checkpoint = clock.monotonic() + CHECKPOINT_S
-        self._state_error_logged = False
-        self._transient: deque[dict[str, object]] = deque(maxlen=TRANSIENT_ALERTS)
 
     # -- public API ----------------------------------------------------------------------
 
@@ -118,8 +121,12 @@ class MqttPublisher:
 
     def transient_alert(self, kind: str, detail: dict[str, object]) -> None:
         """An alert kept in memory only, for when the journal itself cannot be written (disk full, I/O)."""
-        ts = iso_ms(self._clock.now())
-        self._transient.append({"kind": kind, "ts": ts, **self._ids, "durable": False, **detail})
+        self._control.transient_alert(kind, detail)
+        self._wake.set()
+
+    def tag_scanned(self, tag_id: str) -> None:
+        """A live accept for Home Assistant's tag scanner (called from the scan thread)."""
+        self._control.tag_scanned(tag_id)
         self._wake.set()
 
     def publish_state(self) -> None:
@@ -138,7 +145,7 @@ class MqttPublisher:
         return link is not None and link.connected
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Publish ``stopped``, wait (bounded) for its PUBACK, disconnect, close the journal."""
+        """Publish the final state and ``offline``, wait (bounded) for the PUBACKs, disconnect, close the journal."""
         self._stop_timeout = timeout
         self._stopping.set()
         self._wake.set()
@@ -150,44 +157,33 @@ class MqttPublisher:
     # -- the delivery thread ---------------------------------------------------------------
 
     def _run(self) -> None:
-        journal = self._open_journal()
-        if journal is None:
-            return
-        self._journal = journal
         try:
-            self._deliver(journal)
+            self._deliver()
         finally:
-            journal.close()
-            self._journal = None
+            self._opener.close()
 
-    def _open_journal(self) -> Journal | None:
+    @property
+    def _journal(self) -> Journal | None:
+        return self._opener.journal
+
+    def _deliver(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
-            try:
-                return Journal(self._journal_path, max_rows=self._max_rows, clock=self._clock, **self._ids)
-            except Exception as exc:  # noqa: BLE001 - keep retrying: the disk may come back
-                log.error("mqtt: cannot open journal, retrying: %s", exc)
-                self._sleep(backoff_delay(attempt, cap=60.0))
-                attempt += 1
-        return None
-
-    def _deliver(self, journal: Journal) -> None:
-        attempt = 0
-        while not self._stopping.is_set():
+            self._opener.get()
             link = _Link(self._make_client(), started=self._clock.monotonic())
             self._link = link
             failed = False
             try:
-                self._run_link(link, journal)
+                self._run_link(link)
             except Exception as exc:  # noqa: BLE001 - a callback or journal bug must not end delivery
                 failed = True
-                self._client_error(journal, exc)
+                self._client_error(exc)
             finally:
                 self._teardown(link)
             if self._stopping.is_set():
                 break
-            if self._inbox.lists is not None:
-                self._inbox.lists.poll(journal)
+            if self._inbox.lists is not None and self._journal is not None:
+                self._inbox.lists.poll(self._journal)
             # Backoff resets after a CONNACK, but not when the link died of an
             # error: a bug that fires on every connect must not become a 1 s loop.
             attempt = 0 if link.was_connected and not failed else attempt + 1
@@ -202,7 +198,7 @@ class MqttPublisher:
         client.on_message = self._on_message
         return client
 
-    def _run_link(self, link: _Link, journal: Journal) -> None:
+    def _run_link(self, link: _Link) -> None:
         self._beat = self._clock.monotonic()
         try:
             link.client.connect(self._cfg.host, self._cfg.port, self._cfg.keepalive_s, clean_start=False,
@@ -219,22 +215,35 @@ class MqttPublisher:
                 return
             if self._stopping.is_set():
                 if link.connected:
-                    self._graceful_stop(link, journal)
+                    self._graceful_stop(link)
                 return
             if not link.connected:
                 if self._beat > connack_by:
                     log.warning("mqtt: no CONNACK within %d s", self._cfg.keepalive_s)
                     return
                 continue
-            self._pump(link, journal)
+            self._pump(link, self._opener.get())
 
     # -- between loop calls ----------------------------------------------------------------
 
-    def _pump(self, link: _Link, journal: Journal) -> None:
+    def _pump(self, link: _Link, journal: Journal | None) -> None:
         now = self._clock.monotonic()
+        if journal is not None:
+            self._pump_journal(link, journal, now)
+        if self._state_due.is_set() or now >= self._next_state:
+            self._state_due.clear()
+            self._control.state(link, journal)
+            self._next_state = now + self._cfg.state_interval_s
+        if link.discovery_due:
+            self._control.discovery(link)
+        self._control.flush(link)
+        link.reconnect_if_stuck(now, max(2.0 * self._cfg.keepalive_s, 10.0))
+
+    def _pump_journal(self, link: _Link, journal: Journal, now: float) -> None:
         self._rejections.handle(link, journal)
+        self._apply_confirmation(journal)
         if link.acked and (len(link.acked) >= ACK_FLUSH_COUNT or now - link.first_ack >= ACK_FLUSH_S):
-            link.flush_acks(journal)
+            self._flush_acks(link, journal)
         room = link.max_inflight - len(link.inflight)
         if room > 0 and (link.more or self._wake.is_set()):
             self._wake.clear()
@@ -248,23 +257,26 @@ class MqttPublisher:
                 # period does not leave a large -wal file on the SD card.
                 self._next_checkpoint = now + CHECKPOINT_S
                 journal.checkpoint()
-        if self._state_due.is_set() or now >= self._next_state:
-            self._state_due.clear()
-            self._publish_state_doc(link, journal)
-        if link.discovery_due:
-            self._publish_discovery(link)
-        while self._transient:
-            alert = json.dumps(self._transient.popleft(), separators=(",", ":"), default=str)
-            link.publish_control("alert", self.topics.alert, alert, retain=False)
         if self._rejections.alert_due(now):
             self._rejections.alert(journal, now)
             self._wake.set()
-        link.reconnect_if_stuck(now, max(2.0 * self._cfg.keepalive_s, 10.0))
         if self._inbox.lists is not None:
             self._inbox.lists.poll(journal)
         if now >= link.next_poll:
             link.more = True  # periodic re-read: deferred rows fall due, rows added without notify()
             link.next_poll = now + POLL_S
+
+    def _flush_acks(self, link: _Link, journal: Journal) -> None:
+        link.flush_acks(journal, self._confirmed, self._tuning.confirm_wait_s, self._tuning.confirm_wait_max_s)
+
+    def _apply_confirmation(self, journal: Journal) -> None:
+        confirmation, self._pending_confirmation = self._pending_confirmation, None
+        if confirmation is not None:
+            removed = journal.confirm(confirmation.incarnation, confirmation.through_seq, confirmation.seqs,
+                                      confirmation.alert_ids)
+            self.stats.confirmed += removed
+            if removed:
+                self._wake.set()
 
     # -- control messages --------------------------------------------------------------------
 
@@ -272,31 +284,9 @@ class MqttPublisher:
         """After CONNACK: status online, state, discovery. Runs inside paho's on_connect."""
         link.publish_control("status", self.topics.status, "online")
         link.discovery_due = self._cfg.discovery
-        for topic_filter in self._inbox.filters():
-            client.subscribe(topic_filter, qos=1)
+        for topic_filter, qos in self._inbox.filters():
+            client.subscribe(topic_filter, qos=qos)
         self._state_due.set()
-
-    def _publish_state_doc(self, link: _Link, journal: Journal) -> None:
-        doc: dict[str, object] = {}
-        try:
-            doc.update(self._state_provider())
-            self._state_error_logged = False
-        except Exception as exc:  # a broken probe must not stop delivery
-            if not self._state_error_logged:
-                log.exception("mqtt: state provider failed")
-                self._state_error_logged = True
-            doc["state_error"] = type(exc).__name__
-        doc.update(journal_backlog=journal.backlog(), journal_refused=journal.refused(),
-                   mqtt_rejected=self.stats.rejected)
-        payload = json.dumps(doc, separators=(",", ":"), default=str)
-        link.publish_control("state", self.topics.state, payload)
-        self._next_state = self._clock.monotonic() + self._cfg.state_interval_s
-
-    def _publish_discovery(self, link: _Link) -> None:
-        link.discovery_due = False
-        for topic, config in discovery_messages(self.topics, site=self._ids["site"], door=self._ids["door"],
-                                                firmware=self._firmware):
-            link.publish_control("discovery", topic, json.dumps(config, separators=(",", ":")))
 
     # -- paho callbacks (run inside client.loop() on this thread) ------------------------------
 
@@ -340,7 +330,10 @@ class MqttPublisher:
             link = self._link
             if link is None or link.client is not client:
                 return
-            reaction = self._inbox.handle(message.topic, bytes(message.payload), self._journal)
+            reaction = self._inbox.handle(message.topic, bytes(message.payload), self._journal,
+                                          retained=bool(message.retain))
+            if reaction.confirmation is not None:
+                self._pending_confirmation = reaction.confirmation  # applied between loop calls
             if reaction.rediscover:
                 link.discovery_due = True
             if reaction.result is not None:
@@ -351,16 +344,22 @@ class MqttPublisher:
 
     # -- ending a link -------------------------------------------------------------------------
 
-    def _graceful_stop(self, link: _Link, journal: Journal) -> None:
-        link.stopped_mid = link.publish_control("stopped", self.topics.status, "stopped")
+    def _graceful_stop(self, link: _Link) -> None:
+        """A clean stop says ``offline`` like the will does (Home Assistant knows only online/offline); the
+        retained state document says ``"stopped": true``, so the fleet view tells a clean stop from a crash."""
+        journal = self._journal
+        self._control.state(link, journal, stopped=True)
+        link.stopped_mid = link.publish_control("stopped", self.topics.status, "offline")
         deadline = self._clock.monotonic() + self._stop_timeout
         while not link.stopped_acked and link.connected and self._clock.monotonic() < deadline:
             if link.client.loop(timeout=0.05) != paho.MQTT_ERR_SUCCESS:
                 break
         if not link.stopped_acked:
-            log.warning("mqtt: no PUBACK for the 'stopped' status before shutdown")
-        self._rejections.handle(link, journal)
-        link.flush_acks(journal)
+            log.warning("mqtt: no PUBACK for the final 'offline' status before shutdown")
+        if journal is not None:
+            self._rejections.handle(link, journal)
+            self._apply_confirmation(journal)
+            self._flush_acks(link, journal)
 
     def _teardown(self, link: _Link) -> None:
         try:
@@ -372,19 +371,20 @@ class MqttPublisher:
         if self._journal is not None and (link.acked or link.rejections):
             try:  # acks received before the failure still count
                 self._rejections.handle(link, self._journal)
-                link.flush_acks(self._journal)
+                self._flush_acks(link, self._journal)
             except Exception as exc:  # noqa: BLE001 - the rows are retried, never lost
                 log.error("mqtt: could not record acks at teardown: %s", exc)
 
-    def _client_error(self, journal: Journal, exc: Exception) -> None:
+    def _client_error(self, exc: Exception) -> None:
         self.stats.client_errors += 1
         log.error("mqtt: client error, rebuilding the client", exc_info=exc)
         now = self._clock.monotonic()
-        if now < self._next_error_alert:
+        if now < self._next_error_alert or self._journal is None:
             return
         self._next_error_alert = now + CLIENT_ERROR_ALERT_INTERVAL_S
         try:
-            journal.record_alert("mqtt_client_error", {"error": type(exc).__name__, "detail": str(exc)[:200]})
+            self._journal.record_alert("mqtt_client_error", {"error": type(exc).__name__,
+                                                             "detail": str(exc)[:200]})
         except Exception as err:  # noqa: BLE001 - the journal may be what failed
             log.error("mqtt: cannot record mqtt_client_error alert: %s", err)
 

@@ -36,6 +36,16 @@ class Topics:
     def alert(self) -> str:
         return f"{self.base}/alert"
 
+    @property
+    def confirm(self) -> str:
+        """The collector's delivery confirmations for this device (retained)."""
+        return f"{self.base}/confirm"
+
+    @property
+    def tag(self) -> str:
+        """Live accepted scans for Home Assistant's tag scanner (never journal replays)."""
+        return f"{self.base}/tag"
+
     def cmd(self, verb: str) -> str:
         return f"{self.base}/cmd/{verb}"
 
@@ -72,3 +82,8 @@ class Topics:
 def collector_filters(prefix: str) -> list[str]:
     """Subscriptions of a collector for every device under ``prefix``."""
     return [f"{prefix}/+/+/{leaf}" for leaf in ("entry", "alert", "status")]
+
+
+def confirm_topic(prefix: str, site: str, device: str) -> str:
+    """Where a collector publishes its confirmations for one device."""
+    return Topics(prefix, site, device).confirm

@@ -168,6 +168,9 @@ class ScanLoop:
         self.feedback.show(decision)
         self.health.scans += 1
         self._notifier.notify()
+        subject = event.get("subject")
+        if decision.accepted and isinstance(subject, str) and subject:
+            self._notifier.tag_scanned(subject)
         if self._on_event is not None:
             self._on_event(event)
         return event

@@ -152,7 +152,8 @@ def test_end_to_end_journal_to_collector(mosquitto: Mosquitto, tmp_path: Path) -
     db = tmp_path / "c.db"
     proc = CollectorProc(mosquitto.url, db, "--once-count", "30")
     proc.wait_connected()
-    publisher = MqttPublisher(MqttConfig(url=mosquitto.url, keepalive_s=5, discovery=False), device="door-1",
+    publisher = MqttPublisher(MqttConfig(url=mosquitto.url, keepalive_s=5, discovery=False, delivery="broker"),
+                              device="door-1",
                               site="hq", door="main", journal_path=path, max_rows=1000, clock=clock,
                               state_provider=dict, firmware="t")
     publisher.start()

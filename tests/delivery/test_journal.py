@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from entryscan.device.delivery import journal_schema
 from entryscan.device.delivery.journal import ALERT_RESERVE, Journal, iso_ms
 from entryscan.device.errors import JournalError
 from tests.support import StepClock
@@ -34,8 +35,9 @@ def test_entry_event_has_contract_fields(tmp_path: Path, clock: StepClock) -> No
     j = open_journal(tmp_path / "j.db", clock)
     event = j.record_entry({**FIELDS, "extra_note": "x"})
     assert event is not None
-    assert list(event)[:12] == ["event_id", "seq", "ts", "device", "site", "door", "decision", "reason",
-                                "credential_type", "subject", "policy_version", "clock_synced"]
+    assert list(event)[:13] == ["event_id", "seq", "ts", "device", "site", "door", "decision", "reason",
+                                "credential_type", "subject", "policy_version", "clock_synced", "incarnation"]
+    assert isinstance(event["incarnation"], str) and len(event["incarnation"]) == 32
     assert event["seq"] == 1 and event["device"] == "door-1" and event["extra_note"] == "x"
     ts = str(event["ts"])
     assert ts.endswith("Z") and len(ts) == len("2026-11-28T18:00:00.123Z")
@@ -162,13 +164,36 @@ def test_mark_rejected_defers_and_counts(tmp_path: Path, clock: StepClock) -> No
     summary = j.rows()[0]
     assert summary["attempts"] == 1 and summary["last_error"] == "0x87 Not authorized"
     assert "payload" not in summary and "subject" not in summary
-    clock.advance(61)
+    clock.advance_monotonic(61)
     due = j.pending(10)
     assert due[0].row_id == first.row_id and due[0].attempts == 1
-    # A wall clock stepped far backwards must not strand a deferred row for days.
-    j.mark_rejected(first.row_id, "again", 60)
-    clock.advance(-3 * 24 * 3600)
-    assert j.pending(1)[0].row_id == first.row_id
+
+
+def test_retry_deferral_follows_the_monotonic_clock_not_wall_steps(tmp_path: Path, clock: StepClock) -> None:
+    """A backward wall-clock step used to delay a deferred row's retry by the size of the step."""
+    j = open_journal(tmp_path / "j.db", clock)
+    j.record_entry(FIELDS)
+    row = j.pending(1)[0]
+    j.mark_rejected(row.row_id, "0x87 Not authorized", 60)
+    clock.advance(-3600)  # the wall clock steps back an hour
+    clock.advance_monotonic(61)  # while a minute passes
+    assert [r.row_id for r in j.pending(10)] == [row.row_id]
+    j.mark_rejected(row.row_id, "again", 60)
+    clock.advance(+7200)  # a forward step does not make it due early either
+    assert j.pending(10) == []
+
+
+def test_deferrals_from_another_boot_are_due(tmp_path: Path, clock: StepClock,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    j = open_journal(tmp_path / "j.db", clock)
+    j.record_entry(FIELDS)
+    j.mark_rejected(j.pending(1)[0].row_id, "0x87", 3600)
+    j.close()
+    assert open_journal(tmp_path / "j.db", clock).pending(10) == []  # same boot: still deferred
+    boot = tmp_path / "boot_id"
+    boot.write_text("another-boot\n")
+    monkeypatch.setattr(journal_schema, "BOOT_ID_FILE", boot)
+    assert len(open_journal(tmp_path / "j.db", clock).pending(10)) == 1
 
 
 def test_file_and_dir_modes(tmp_path: Path, clock: StepClock) -> None:

@@ -42,7 +42,8 @@ class Rig:
         self.clock = clock
         self.journal = Journal(self.path, device="door-1", site="hq", door="main", max_rows=10_000, clock=clock)
         cfg_kw = {k: kw.pop(k) for k in list(kw) if k in MqttConfig.__dataclass_fields__}
-        self.cfg = MqttConfig(url=url, keepalive_s=5, **{"discovery": False, **cfg_kw})
+        # The broker mechanics are tested in broker mode; confirmed delivery has its own tests (test_confirmed.py).
+        self.cfg = MqttConfig(url=url, keepalive_s=5, **{"discovery": False, "delivery": "broker", **cfg_kw})
         self.state: dict[str, object] = {"camera": "ok"}
         self.publisher = self.make(**{**FAST, **kw})
 
@@ -106,7 +107,7 @@ def test_rows_delivered_then_deleted_and_status_lifecycle(mosquitto: Mosquitto, 
     rig.publisher.stop()
     assert not rig.publisher.alive() and not rig.publisher.connected
     late = listeners(mosquitto.url, [f"{DEV}/status"])
-    assert wait_for(lambda: late.on("/status") == [b"stopped"], 5)  # retained
+    assert wait_for(lambda: late.on("/status") == [b"offline"], 5)  # retained; Home Assistant knows only two
 
 
 def test_broker_down_at_start_then_up(tmp_path: Path, mosquitto_factory: MosquittoFactory,
@@ -246,7 +247,8 @@ from pathlib import Path
 from entryscan.device.config.settings import MqttConfig
 from entryscan.device.delivery.publisher import MqttPublisher
 from tests.support import StepClock
-pub = MqttPublisher(MqttConfig(url=sys.argv[1], keepalive_s=5, discovery=False), device="door-1", site="hq",
+pub = MqttPublisher(MqttConfig(url=sys.argv[1], keepalive_s=5, discovery=False, delivery="broker"),
+                    device="door-1", site="hq",
                     door="main", journal_path=Path(sys.argv[2]), max_rows=100, clock=StepClock(),
                     state_provider=dict, firmware="x")
 pub.start()
@@ -283,6 +285,7 @@ def test_home_assistant_discovery(mosquitto: Mosquitto, rig_factory: Any, listen
     cmps = config["cmps"]
     assert {c["p"] for c in cmps.values()} == {"event", "sensor", "binary_sensor", "button"}
     assert cmps["identify"]["command_topic"] == f"{DEV}/cmd/identify"
+    assert cmps["identify"]["device_class"] == "identify"
     assert cmps["entry"]["event_types"] == ["accept", "deny"] and cmps["entry"]["state_topic"] == f"{DEV}/entry"
     assert cmps["camera"]["device_class"] == "problem"
     assert config["availability"] == [{"topic": f"{DEV}/status", "payload_available": "online",
@@ -300,7 +303,8 @@ def test_home_assistant_discovery(mosquitto: Mosquitto, rig_factory: Any, listen
     tags = listeners(mosquitto.url, ["homeassistant/tag/+/+/config"])
     assert wait_for(lambda: len(tags.on("/config")) == 1)
     tag = json.loads(tags.on("/config")[0])
-    assert tag["topic"] == f"{DEV}/entry" and tag["value_template"] == "{{ value_json.subject }}"
+    # Not the entry topic: that one carries denies and journal replays, and HA keeps every new tag id forever.
+    assert tag["topic"] == f"{DEV}/tag" and "value_template" not in tag
     assert tag["device"]["identifiers"] == config["dev"]["ids"]
 
 
@@ -406,3 +410,19 @@ def test_half_open_link_is_detected_and_rows_resent(mosquitto: Mosquitto, rig_fa
         assert detected_after <= 5 * 1.5 + 5  # within 1.5 x keepalive + 5 s
     finally:
         proxy.close()
+
+
+def test_tag_scans_go_out_live_only(mosquitto: Mosquitto, rig_factory: Callable[..., Rig],
+                                    listeners: Callable[..., Listener]) -> None:
+    """Journal rows (replays included) never reach the tag topic; a live accept does, a stale one is dropped."""
+    rig = rig_factory(mosquitto.url)
+    tags = listeners(mosquitto.url, [f"{DEV}/tag", f"{DEV}/entry"])
+    rig.record(3)
+    rig.publisher.tag_scanned("stale-subject")
+    rig.clock.advance_monotonic(60)  # the door was offline for a minute: that scan is no longer live
+    rig.publisher.start()
+    assert wait_for(lambda: len(tags.on("/entry")) == 3)
+    rig.publisher.tag_scanned("live-subject")
+    assert wait_for(lambda: tags.on("/tag") == [b"live-subject"])
+    time.sleep(0.3)
+    assert tags.on("/tag") == [b"live-subject"]

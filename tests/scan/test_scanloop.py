@@ -61,9 +61,13 @@ class ScriptedCamera:
 class Notified:
     def __init__(self) -> None:
         self.count = 0
+        self.tags: list[str] = []
 
     def notify(self) -> None:
         self.count += 1
+
+    def tag_scanned(self, tag_id: str) -> None:
+        self.tags.append(tag_id)
 
 
 @pytest.fixture

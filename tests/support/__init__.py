@@ -18,6 +18,7 @@ class StepClock:
 
     def __init__(self, synced: bool = True) -> None:
         self._offset = dt.timedelta()
+        self._mono_offset = 0.0
         self._synced = synced
         self._lock = threading.Lock()
 
@@ -26,7 +27,12 @@ class StepClock:
             return dt.datetime.now(dt.UTC) + self._offset
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        return time.monotonic() + self._mono_offset
+
+    def advance_monotonic(self, seconds: float) -> None:
+        """Move the monotonic clock forward (time passing), independently of wall-clock steps."""
+        with self._lock:
+            self._mono_offset += max(seconds, 0.0)
 
     def synced(self) -> bool:
         return self._synced

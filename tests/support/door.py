@@ -30,6 +30,7 @@ debounce_s = 3
 url = "{url}"
 keepalive_s = 5
 discovery = false
+delivery = "{delivery}"
 [journal]
 path = "journal.db"
 max_rows = {max_rows}
@@ -54,16 +55,18 @@ LIVE: list[Door] = []  # every started door, so a failing test cannot leave a da
 class Door:
     """One daemon process with its own state folder (journal, key) that survives restarts."""
 
-    def __init__(self, workdir: Path, url: str, frames: Path, max_rows: int = 1000) -> None:
+    def __init__(self, workdir: Path, url: str, frames: Path, max_rows: int = 1000,
+                 delivery: str = "broker") -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "config.toml"
+        self.delivery = delivery
         self.write_config(url, frames, max_rows)
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 
     def write_config(self, url: str, frames: Path, max_rows: int = 1000) -> None:
-        self.config.write_text(CONFIG.format(frames=frames, url=url, max_rows=max_rows,
+        self.config.write_text(CONFIG.format(frames=frames, url=url, max_rows=max_rows, delivery=self.delivery,
                                              badges=SAMPLE_DOOR / "badges.txt"))
 
     def start(self) -> Door:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import MosquittoFactory
 from tests.support import wait_for
@@ -104,16 +103,26 @@ def rejected_rows(door: Door) -> list[dict[str, object]]:
         db.close()
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM"])
-def test_clean_stop_publishes_stopped_and_exits_zero(
-    tmp_path: Path, mosquitto_factory: MosquittoFactory, signal_name: str
+def test_clean_stop_says_offline_with_a_stopped_state_and_exits_zero(
+    tmp_path: Path, mosquitto_factory: MosquittoFactory
 ) -> None:
+    """Home Assistant knows only online/offline: a clean stop says offline (it said 'stopped', which HA ignored,
+    leaving the door available forever); the retained state says stopped: true, telling it from a crash."""
     broker = mosquitto_factory()
-    sub = Subscriber(broker.url, topic="entryscan/hq/door-1/status", client_id="status-watch")
+    sub = Subscriber(broker.url, topic="entryscan/hq/door-1/+", client_id="status-watch")
     door = Door(tmp_path / "door", broker.url, frames_dir(tmp_path / "f", ["000-empty.png"])).start()
+
+    def last(leaf: str) -> bytes:
+        return next((p for t, p, _ in reversed(sub.raw) if t.endswith("/" + leaf)), b"")
+
     try:
-        assert wait_for(lambda: (sub.raw[-1][1] if sub.raw else b"") == b"online", timeout=20), door.output
+        assert wait_for(lambda: last("status") == b"online" and bool(last("state")), timeout=20), door.output
+        assert json.loads(last("state"))["stopped"] is False
     finally:
         assert door.stop() == 0
-    assert wait_for(lambda: sub.raw[-1][1] == b"stopped", timeout=5)
+    assert wait_for(lambda: last("status") == b"offline", timeout=5)
+    assert json.loads(last("state"))["stopped"] is True
+    retained = Subscriber(broker.url, topic="entryscan/hq/door-1/status", client_id="late-watch")
+    assert wait_for(lambda: bool(retained.raw), timeout=5) and retained.raw[-1][1] == b"offline"
     sub.close()
+    retained.close()

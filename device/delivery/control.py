@@ -1,0 +1,91 @@
+"""The publisher's control messages: status, state, discovery, memory-only alerts and live tag scans.
+
+None of these is journaled. ``status``/``state``/discovery are retained and re-sent on every connection; alerts
+about a failing journal and Home Assistant tag scans live in small bounded queues in memory. A tag scan is a
+live thing: it goes out only for an accept shown at the door a moment ago (never a journal replay, since Home
+Assistant keeps every new tag id forever) and is dropped if the link is down for longer than TAG_MAX_AGE_S.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+from entryscan.device.delivery.discovery import discovery_messages
+from entryscan.device.delivery.journal import Journal, iso_ms
+from entryscan.device.delivery.link import PublisherStats, _Link
+from entryscan.device.delivery.topics import Topics
+from entryscan.device.ports import Clock
+
+log = logging.getLogger("entryscan.device.delivery.publisher")
+
+TRANSIENT_ALERTS = 50  # memory-only alerts awaiting a connection; beyond this the oldest are dropped
+LIVE_TAGS = 10
+TAG_MAX_AGE_S = 5.0
+
+
+class ControlMessages:
+    """Built on the delivery thread only, except ``transient_alert``/``tag_scanned`` (deque appends are atomic)."""
+
+    def __init__(self, topics: Topics, ids: dict[str, str], clock: Clock, stats: PublisherStats, *,
+                 state_provider: Callable[[], dict[str, object]], firmware: str) -> None:
+        self._topics = topics
+        self._ids = ids
+        self._clock = clock
+        self._stats = stats
+        self._state_provider = state_provider
+        self._firmware = firmware
+        self._state_error_logged = False
+        self._transient: deque[dict[str, object]] = deque(maxlen=TRANSIENT_ALERTS)
+        self._tags: deque[tuple[float, str]] = deque(maxlen=LIVE_TAGS)
+
+    def transient_alert(self, kind: str, detail: dict[str, object]) -> None:
+        """An alert kept in memory only, for when the journal itself cannot be written (disk full, I/O)."""
+        alert: dict[str, object] = {"kind": kind, "ts": iso_ms(self._clock.now()), **self._ids,
+                                    "alert_id": str(uuid.uuid4()), "durable": False}
+        alert.update({k: v for k, v in detail.items() if k not in alert})
+        self._transient.append(alert)
+
+    def tag_scanned(self, tag_id: str) -> None:
+        self._tags.append((self._clock.monotonic(), tag_id))
+
+    def flush(self, link: _Link) -> None:
+        """Send the queued memory-only alerts and the live tag scans that are still fresh."""
+        while self._transient:
+            alert = json.dumps(self._transient.popleft(), separators=(",", ":"), default=str)
+            link.publish_control("alert", self._topics.alert, alert, retain=False)
+        now = self._clock.monotonic()
+        while self._tags:
+            at, tag_id = self._tags.popleft()
+            if now - at <= TAG_MAX_AGE_S:
+                link.publish_control("tag", self._topics.tag, tag_id, retain=False)
+
+    def state(self, link: _Link, journal: Journal | None, *, stopped: bool = False) -> int:
+        """Publish the retained state document; returns its message id."""
+        doc: dict[str, object] = {}
+        try:
+            doc.update(self._state_provider())
+            self._state_error_logged = False
+        except Exception as exc:  # a broken probe must not stop delivery
+            if not self._state_error_logged:
+                log.exception("mqtt: state provider failed")
+                self._state_error_logged = True
+            doc["state_error"] = type(exc).__name__
+        if journal is not None:
+            try:
+                doc.update(journal_backlog=journal.backlog(), journal_refused=journal.refused())
+            except Exception as exc:  # noqa: BLE001 - the journal may be what is failing
+                doc["journal_error"] = type(exc).__name__
+        else:
+            doc["journal_error"] = "not_open"
+        doc.update(mqtt_rejected=self._stats.rejected, stopped=stopped)
+        return link.publish_control("state", self._topics.state, json.dumps(doc, separators=(",", ":"), default=str))
+
+    def discovery(self, link: _Link) -> None:
+        link.discovery_due = False
+        for topic, config in discovery_messages(self._topics, site=self._ids["site"], door=self._ids["door"],
+                                                firmware=self._firmware):
+            link.publish_control("discovery", topic, json.dumps(config, separators=(",", ":")))

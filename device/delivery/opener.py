@@ -1,0 +1,45 @@
+"""The delivery thread's journal, opened lazily and retried with backoff while it cannot be opened.
+
+The link to the broker does not wait for it: with a full or failed disk the door still sends ``status``, ``state``
+and its memory-only ``storage_fault`` alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from entryscan.device.delivery.client import backoff_delay
+from entryscan.device.delivery.journal import Journal
+from entryscan.device.ports import Clock
+
+log = logging.getLogger("entryscan.device.delivery.publisher")
+
+
+class JournalOpener:
+    """Owned by the delivery thread (a SQLite connection belongs to the thread that opened it)."""
+
+    def __init__(self, open_journal: Callable[[], Journal], clock: Clock) -> None:
+        self._open = open_journal
+        self._clock = clock
+        self._attempts = 0
+        self._next_try = 0.0
+        self.journal: Journal | None = None
+
+    def get(self) -> Journal | None:
+        """The journal, opened now if it is not yet and its backoff has passed; None while it cannot be."""
+        if self.journal is not None or self._clock.monotonic() < self._next_try:
+            return self.journal
+        try:
+            self.journal = self._open()
+            self._attempts = 0
+        except Exception as exc:  # noqa: BLE001 - keep retrying: the disk may come back
+            log.error("mqtt: cannot open journal, retrying: %s", exc)
+            self._next_try = self._clock.monotonic() + backoff_delay(self._attempts, cap=60.0)
+            self._attempts += 1
+        return self.journal
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
