@@ -20,6 +20,11 @@ class ConfigError(EntryscanError, ValueError):
         self.problem = problem
 
 
+class StorageError(EntryscanError, OSError):
+    """The device's own storage failed (disk full, I/O error): not a config error, so exit 70 and
+    systemd retries, instead of 78 which it never retries."""
+
+
 class CameraError(EntryscanError, OSError):
     """The camera could not be opened or stopped delivering frames."""
 
