@@ -350,7 +350,7 @@ def _resolve_camera_dir(cfg: Config, base: Path) -> Config:
 def load_config(path: Path) -> Config:
     """Read and validate the config file at ``path`` (the only config file read)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is not an error
     except FileNotFoundError:
         raise ConfigError(str(path), "config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
