@@ -78,3 +78,12 @@ def test_camera_dir_resolves_relative_to_the_config_file(tmp_path: Path) -> None
     cfg = load_config(config)
     assert cfg.camera.replay_dir == tmp_path / "etc" / ".." / "frames"
     assert cfg.camera.source == f"dir:{tmp_path / 'etc' / '..' / 'frames'}"
+
+
+def test_a_journal_folder_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "badges.txt").write_text("STAFF-0001\n")
+    (tmp_path / "occupied").write_text("a file where the state folder should be")
+    config = tmp_path / "config.toml"
+    config.write_text(ISSUE_EXAMPLE.replace('path = "journal.db"', 'path = "occupied/journal.db"'))
+    line = assert_one_short_config_line(run_cli(config))
+    assert line.startswith("entryscan: config error: journal.path: cannot create ")
