@@ -14,11 +14,12 @@ from typing import Any
 from entryscan.device import __version__
 from entryscan.device.access.assemble import make_list_store, make_policy
 from entryscan.device.access.clock import SystemClock
+from entryscan.device.config.paths import load_subject_key
 from entryscan.device.config.settings import Config
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.hardware.feedback import GpioFeedback
 from entryscan.device.hardware.tamper import TamperSwitch
-from entryscan.device.keys import load_or_create_key
+from entryscan.device.keys import os_error
 from entryscan.device.lifecycle.wipe import ensure_provisioned
 from entryscan.device.ports import Camera, Clock
 from entryscan.device.scan.camera import DirCamera, Picamera2Camera
@@ -69,8 +70,11 @@ def build(
 
     ensure_provisioned(cfg)  # a wiped device refuses to run (exit 78) until `entryscan provision`
     clock = clock or SystemClock()
-    cfg.journal.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
+    try:
+        cfg.journal.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:  # a full or failing disk is retried (70); a file in the way is a config error (78)
+        raise os_error(exc, "journal.path", f"cannot create {cfg.journal.path.parent}") from None
+    key = load_subject_key(cfg)
     lists = make_list_store(cfg, clock)
     policy = make_policy(cfg, clock, key, lists)
     pin_factory = _mock_pin_factory() if simulate else None

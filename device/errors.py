@@ -11,13 +11,32 @@ class EntryscanError(Exception):
     """Base of every error entryscan raises on purpose."""
 
 
+MAX_KEY_CHARS = 64
+MAX_PROBLEM_CHARS = 200
+
+
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line (control characters escaped) and at most ``limit`` characters."""
+    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit * 2])
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 class ConfigError(EntryscanError, ValueError):
-    """The configuration is missing, malformed or impossible; exit status 78."""
+    """The configuration is missing, malformed or impossible; exit status 78.
+
+    The message is always one short line: a hostile config (a 2 MB id, a key with a newline)
+    must not turn the one error line into megabytes of log.
+    """
 
     def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
+        self.key = one_line(key, MAX_KEY_CHARS)
+        self.problem = one_line(problem, MAX_PROBLEM_CHARS)
+        super().__init__(f"{self.key}: {self.problem}")
+
+
+class StorageError(EntryscanError, OSError):
+    """The device's own storage failed (disk full, I/O error): not a config error, so exit 70 and
+    systemd retries, instead of 78 which it never retries."""
 
 
 class CameraError(EntryscanError, OSError):

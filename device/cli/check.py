@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from entryscan.device.access.clock import FixedClock, SystemClock
+from entryscan.device.config.paths import load_subject_key
 from entryscan.device.config.settings import load_config
 from entryscan.device.errors import ConfigError
-from entryscan.device.keys import load_or_create_key
 from entryscan.device.model import Decision
 from entryscan.device.ports import Clock
 
@@ -44,7 +44,7 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
     cfg = load_config(config_path)
     ensure_provisioned(cfg)
     clock: Clock = FixedClock(parse_instant(at)) if at else SystemClock()
-    key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
+    key = load_subject_key(cfg)
     policy = make_policy(cfg, clock, key)
     if text is not None:
         payloads = [text.encode("utf-8")]

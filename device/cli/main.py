@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from entryscan.device import __version__
-from entryscan.device.errors import ConfigError, DecoderError, EntryscanError, NotProvisioned
+from entryscan.device.errors import ConfigError, DecoderError, EntryscanError, NotProvisioned, one_line
 
 EX_USAGE = 2
 EX_CONFIG = 78
@@ -175,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except EntryscanError as exc:
         print(f"entryscan: {exc}", file=sys.stderr)
+        return EX_SOFTWARE
+    except OSError as exc:  # the machine, not the config: one line, and systemd retries
+        print(f"entryscan: {one_line(str(exc), 240)}", file=sys.stderr)
         return EX_SOFTWARE
     except KeyboardInterrupt:
         return 130

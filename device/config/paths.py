@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from entryscan.device.config.settings import Config
+from entryscan.device.keys import load_or_create_key
 
 MARKER_NAME = "WIPED"
 
@@ -25,3 +26,9 @@ def reuse_store_path(cfg: Config) -> Path:
 
 def wiped_marker(cfg: Config) -> Path:
     return state_dir(cfg) / MARKER_NAME
+
+
+def load_subject_key(cfg: Config) -> bytes:
+    """The pseudonym key; the journal and the reuse store are the evidence that a key was ever used."""
+    return load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file",
+                              made_with=(cfg.journal.path, reuse_store_path(cfg)))

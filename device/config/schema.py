@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -18,6 +20,18 @@ from typing import Any, TypeVar
 from entryscan.device.errors import ConfigError
 
 T = TypeVar("T")
+MAX_STRING_CHARS = 4096  # PATH_MAX; no setting needs more
+NAME_MAX_BYTES = 255
+QUOTE_CHARS = 40
+
+
+def brief(value: object) -> str:
+    """A short quote of an offending value for an error line (never the whole of a 2 MB string)."""
+    try:
+        text = repr(value) if not isinstance(value, str) else repr(value[: QUOTE_CHARS + 1])
+    except (ValueError, RecursionError):  # a huge int or a deeply nested list
+        return f"a {type(value).__name__}"
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1] + "…"
 
 
 def build(cls: type[T], table: object, where: str, base: Path) -> T:
@@ -53,7 +67,7 @@ def coerce(hint: Any, value: object, key: str, base: Path) -> Any:
     if origin is typing.Literal:
         choices = typing.get_args(hint)
         if value not in choices:
-            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))} (got {value!r})")
+            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))} (got {brief(value)})")
         return value
     if origin is tuple:
         if not isinstance(value, list):
@@ -65,9 +79,9 @@ def coerce(hint: Any, value: object, key: str, base: Path) -> Any:
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         try:
             return hint(value)
-        except ValueError:
+        except (ValueError, TypeError):
             allowed = ", ".join(repr(m.value) for m in hint)
-            raise ConfigError(key, f"must be one of {allowed} (got {value!r})") from None
+            raise ConfigError(key, f"must be one of {allowed} (got {brief(value)})") from None
     return _scalar(hint, value, key, base)
 
 
@@ -83,17 +97,42 @@ def _scalar(hint: Any, value: object, key: str, base: Path) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(key, f"must be a number, not {_kind(value)}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ConfigError(key, "is far too large") from None
+        if not math.isfinite(number):
+            raise ConfigError(key, f"must be a finite number (got {brief(value)})")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(key, f"must be a string, not {_kind(value)}")
-        return value
+        return _text(value, key)
     if hint is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(key, "must be a non-empty path string")
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else (base / path)
+        return resolve_path(_text(value, key), key, base)
     raise TypeError(f"config schema uses unsupported type {hint!r} at {key}")
+
+
+def _text(value: str, key: str) -> str:
+    if len(value) > MAX_STRING_CHARS:
+        raise ConfigError(key, f"is longer than {MAX_STRING_CHARS} characters (starts {brief(value)})")
+    if "\0" in value:
+        raise ConfigError(key, f"must not contain a NUL character (got {brief(value)})")
+    return value
+
+
+def resolve_path(value: str, key: str, base: Path) -> Path:
+    """``value`` relative to the config file's folder; a name the file system would refuse is a config error."""
+    try:
+        path = Path(value).expanduser()
+        encoded = [os.fsencode(part) for part in path.parts]
+    except (RuntimeError, UnicodeError):  # "~nosuchuser", a lone surrogate
+        raise ConfigError(key, f"is not a usable path (got {brief(value)})") from None
+    if any(len(part) > NAME_MAX_BYTES for part in encoded):
+        raise ConfigError(key, f"has a path component longer than {NAME_MAX_BYTES} bytes (got {brief(value)})")
+    return path if path.is_absolute() else (base / path)
 
 
 def _join(where: str, name: str) -> str:

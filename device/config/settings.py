@@ -7,6 +7,7 @@ relative to the config file's folder.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 import tomllib
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from entryscan.device.config.credentials import CredentialsConfig
-from entryscan.device.config.schema import build
+from entryscan.device.config.schema import brief, build, resolve_path
 from entryscan.device.errors import ConfigError
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -33,7 +34,7 @@ def _check_id(value: str, key: str) -> None:
     _require(
         ID_PATTERN.fullmatch(value) is not None,
         key,
-        f"must match [a-z0-9][a-z0-9_-]{{0,62}} (got {value!r})",
+        f"must match [a-z0-9][a-z0-9_-]{{0,62}} (got {brief(value)})",
     )
 
 
@@ -72,7 +73,7 @@ class CameraConfig:
         _require(
             self.source == "picamera2" or (self.source.startswith("dir:") and len(self.source) > 4),
             f"{where}.source",
-            f"must be 'picamera2' or 'dir:PATH' (got {self.source!r})",
+            f"must be 'picamera2' or 'dir:PATH' (got {brief(self.source)})",
         )
         _require(
             len(self.size) == 2 and all(32 <= v <= 4096 for v in self.size),
@@ -81,6 +82,7 @@ class CameraConfig:
         )
         _require(0 <= self.fps <= 120, f"{where}.fps", "must be 0..120 (0 = as fast as possible)")
         _require(0.1 <= self.timeout_s <= 60, f"{where}.timeout_s", "must be 0.1..60 seconds")
+        _require(0 <= self.lens_position <= 100, f"{where}.lens_position", "must be 0..100 dioptres")
 
     @property
     def replay_dir(self) -> Path | None:
@@ -205,7 +207,10 @@ class MqttConfig:
     confirm_timeout_s: float = 60.0
 
     def check(self, where: str) -> None:
-        parts = urllib.parse.urlsplit(self.url)
+        try:
+            parts = urllib.parse.urlsplit(self.url)
+        except ValueError as exc:  # "Invalid IPv6 URL", characters that change under NFKC
+            raise ConfigError(f"{where}.url", f"is not a URL: {exc}") from None
         _require(parts.scheme in ("mqtt", "mqtts"), f"{where}.url", "must start with mqtt:// or mqtts://")
         _require(bool(parts.hostname), f"{where}.url", "names no host")
         _require(parts.password is None, f"{where}.url", "must not carry a password; use password_file")
@@ -219,12 +224,16 @@ class MqttConfig:
             "plain mqtt:// to a non-loopback broker; use mqtts:// or set allow_insecure = true",
         )
         _require((self.cert_file is None) == (self.key_file is None), where, "cert_file and key_file go together")
-        _require(bool(re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", self.topic_prefix)),
-                 f"{where}.topic_prefix", "must be topic levels of [A-Za-z0-9_-] (no wildcards)")
+        for name in ("topic_prefix", "discovery_prefix"):
+            _require(len(getattr(self, name)) <= 128
+                     and bool(re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", getattr(self, name))),
+                     f"{where}.{name}", "must be topic levels of [A-Za-z0-9_-], 128 characters at most (no wildcards)")
+        _require(len(self.client_id) <= 128, f"{where}.client_id", "must be 128 characters at most")
+        _require(len(self.username) <= 256, f"{where}.username", "must be 256 characters at most")
         _require(5 <= self.keepalive_s <= 3600, f"{where}.keepalive_s", "must be 5..3600")
         _require(0 <= self.session_expiry_s <= 0xFFFFFFFF, f"{where}.session_expiry_s", "must be 0..4294967295")
         _require(1 <= self.max_inflight <= 1000, f"{where}.max_inflight", "must be 1..1000")
-        _require(self.state_interval_s >= 5, f"{where}.state_interval_s", "must be at least 5 seconds")
+        _require(5 <= self.state_interval_s <= 86400, f"{where}.state_interval_s", "must be 5..86400 seconds")
         _require(1 <= self.confirm_timeout_s <= 86400, f"{where}.confirm_timeout_s", "must be 1..86400 seconds")
 
     @property
@@ -270,7 +279,7 @@ class PrivacyConfig:
         _require(1 <= self.retention_days <= 3650, f"{where}.retention_days", "must be 1..3650")
         allowed = {"name", "birth_date", "id_number", "raw_payload"}
         for i, name in enumerate(self.share):
-            _require(name in allowed, f"{where}.share[{i}]", f"must be one of {sorted(allowed)} (got {name!r})")
+            _require(name in allowed, f"{where}.share[{i}]", f"must be one of {sorted(allowed)} (got {brief(name)})")
 
 
 @dataclass(frozen=True)
@@ -323,13 +332,30 @@ def parse_config(text: str, base: Path) -> Config:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("toml", str(exc)) from None
-    return build(Config, table, "", base)
+    except ValueError:  # tomllib passes int()'s own limit through
+        raise ConfigError("toml", "an integer has more than 4300 digits") from None
+    except RecursionError:
+        raise ConfigError("toml", "tables or arrays are nested too deeply") from None
+    try:
+        cfg = build(Config, table, "", base)
+    except RecursionError:
+        raise ConfigError("toml", "a value is nested too deeply") from None
+    return _resolve_camera_dir(cfg, base)
+
+
+def _resolve_camera_dir(cfg: Config, base: Path) -> Config:
+    """``dir:PATH`` is relative to the config file's folder, like every other path."""
+    folder = cfg.camera.replay_dir
+    if folder is None:
+        return cfg
+    resolved = resolve_path(str(folder), "camera.source", base)
+    return dataclasses.replace(cfg, camera=dataclasses.replace(cfg.camera, source=f"dir:{resolved}"))
 
 
 def load_config(path: Path) -> Config:
     """Read and validate the config file at ``path`` (the only config file read)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor is not an error
     except FileNotFoundError:
         raise ConfigError(str(path), "config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

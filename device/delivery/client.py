@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 
 from entryscan.device.config.settings import MqttConfig
 from entryscan.device.errors import ConfigError
-from entryscan.device.keys import read_secret_text
+from entryscan.device.keys import check_private, read_secret_text
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,12 @@ def identity(cfg: MqttConfig, *, site: str, device: str) -> Identity:
 
 
 def tls_context(cfg: MqttConfig) -> ssl.SSLContext:
-    """TLS >= 1.2 with certificate and hostname verification (never tls_insecure)."""
+    """TLS >= 1.2 with certificate and hostname verification (never tls_insecure).
+
+    The client's private key is a secret like the password file: refused if group or others may read it.
+    """
+    if cfg.key_file is not None:
+        check_private(cfg.key_file, "mqtt.key_file")
     try:
         ctx = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any, ClassVar, TextIO
 
 from entryscan.device.config.settings import MAX_RELAY_PULSE_S, FeedbackConfig, RelayConfig
@@ -25,7 +26,13 @@ IDENTIFY_FLASH_S = 0.25
 
 
 class GpioFeedback:
-    """Distinct accept, deny and fault patterns; the relay is off at start and on exit."""
+    """Distinct accept, deny and fault patterns; the relay is off at start and on exit.
+
+    Decisions arrive on the scan thread and ``identify`` on the delivery thread, and gpiozero's
+    blink bookkeeping is not thread-safe: two threads blinking one LED left it wedged, raising on
+    every later call. So every output is driven under one lock, and the relay goes first, alone:
+    an indicator that fails is logged, and the accept that was recorded still opens the door.
+    """
 
     def __init__(self, feedback: FeedbackConfig, relay: RelayConfig, pin_factory: Any = None) -> None:
         from gpiozero import LED, Buzzer, DigitalOutputDevice
@@ -33,6 +40,8 @@ class GpioFeedback:
         self._cfg = feedback
         self._pulse_s = min(relay.pulse_s, MAX_RELAY_PULSE_S)
         self._fault = False
+        self._lock = threading.RLock()
+        self._restore: threading.Timer | None = None
         self.devices: dict[str, Any] = {}
         opened: list[Any] = []
         try:
@@ -53,61 +62,98 @@ class GpioFeedback:
     def _dev(self, name: str) -> Any:
         return self.devices.get(name)
 
+    def _drive(self, name: str, action: Callable[[Any], object]) -> None:
+        """One indicator step; a failing LED or buzzer is logged and never stops the others."""
+        dev = self.devices.get(name)
+        if dev is None:
+            return
+        try:
+            action(dev)
+        except Exception as exc:  # noqa: BLE001 - an indicator must not cost the door its relay pulse
+            log.error("%s output failed: %s", name, exc)
+
     def ready(self) -> None:
-        if green := self._dev("green"):
-            green.blink(on_time=0.1, off_time=0.1, n=2)
+        with self._lock:
+            self._drive("green", lambda d: d.blink(on_time=0.1, off_time=0.1, n=2))
 
     def show(self, decision: Decision) -> None:
-        green, red, buzzer, relay = (self._dev(n) for n in ("green", "red", "buzzer", "relay"))
-        if decision.accepted:
-            if red:
-                red.off()
-            if green:
-                green.blink(on_time=self._cfg.accept_s, off_time=0, n=1)
-            if buzzer:
-                buzzer.blink(*BEEP_ACCEPT)
-            # A pulse already running is not extended: however many accepts arrive, the relay
-            # is never energised longer than one pulse at a time (reliability scenario 23).
-            if relay and not self._fault and not relay.value:
-                relay.blink(on_time=self._pulse_s, off_time=0, n=1)
-        else:
-            if green:
-                green.off()
-            if red:
-                red.blink(on_time=self._cfg.deny_s, off_time=0, n=1)
-            if buzzer:
-                buzzer.blink(*BEEP_DENY)
+        with self._lock:
+            if decision.accepted:
+                self._pulse_relay()
+                self._drive("red", lambda d: d.off())
+                self._drive("green", lambda d: d.blink(on_time=self._cfg.accept_s, off_time=0, n=1))
+                self._drive("buzzer", lambda d: d.blink(*BEEP_ACCEPT))
+                self._fault_returns_after(self._cfg.accept_s)
+            else:
+                self._drive("green", lambda d: d.off())
+                self._drive("red", lambda d: d.blink(on_time=self._cfg.deny_s, off_time=0, n=1))
+                self._drive("buzzer", lambda d: d.blink(*BEEP_DENY))
+                self._fault_returns_after(self._cfg.deny_s)
+
+    def _pulse_relay(self) -> None:
+        relay = self._dev("relay")
+        # A pulse already running is not extended: however many accepts arrive, the relay
+        # is never energised longer than one pulse at a time (reliability scenario 23).
+        if relay is not None and not relay.value:
+            relay.blink(on_time=self._pulse_s, off_time=0, n=1)
 
     def identify(self, seconds: float = IDENTIFY_S) -> None:
         """Both LEDs flash together and the buzzer chirps once: "this is the scanner you are asking about"."""
         flashes = max(1, int(seconds / (2 * IDENTIFY_FLASH_S)))
-        for name in ("green", "red"):
-            if dev := self._dev(name):
-                dev.blink(on_time=IDENTIFY_FLASH_S, off_time=IDENTIFY_FLASH_S, n=flashes)
-        if buzzer := self._dev("buzzer"):
-            buzzer.blink(*BEEP_ACCEPT)
+        with self._lock:
+            for name in ("green", "red"):
+                self._drive(name, lambda d: d.blink(on_time=IDENTIFY_FLASH_S, off_time=IDENTIFY_FLASH_S, n=flashes))
+            self._drive("buzzer", lambda d: d.blink(*BEEP_ACCEPT))
+            self._fault_returns_after(flashes * 2 * IDENTIFY_FLASH_S)
 
     def fault(self, active: bool) -> None:
-        """Slow red blink while the camera or storage is faulty; the relay stays off."""
-        self._fault = active
-        red, relay = self._dev("red"), self._dev("relay")
-        if active:
-            if relay:
-                relay.off()
-            if red:
-                red.blink(*BLINK_FAULT)
-        elif red:
-            red.off()
+        """Slow red blink while the camera or storage is faulty.
+
+        The relay is left to the decisions: with ``on_storage_fault = "decide"`` an accept
+        during a storage fault still opens, and no decision is made while the camera is down.
+        """
+        with self._lock:
+            self._fault = active
+            self._show_fault()
+
+    def _show_fault(self) -> None:
+        if self._fault:
+            self._drive("red", lambda d: d.blink(*BLINK_FAULT))
+        else:
+            self._drive("red", lambda d: d.off())
+
+    def _fault_returns_after(self, seconds: float) -> None:
+        """A decision or identify borrows the red LED; the fault blink comes back once it is done."""
+        if self._restore is not None:
+            self._restore.cancel()
+            self._restore = None
+        if not self._fault:
+            return
+        timer = threading.Timer(seconds, self._restore_fault, args=(seconds,))
+        timer.daemon = True
+        self._restore = timer
+        timer.start()
+
+    def _restore_fault(self, _seconds: float) -> None:
+        with self._lock:
+            if self._restore is threading.current_thread() and self._fault:
+                self._show_fault()
+            if self._restore is threading.current_thread():
+                self._restore = None
 
     def close(self) -> None:
-        relay = self._dev("relay")
-        if relay:
-            relay.off()
-        for dev in self.devices.values():
-            try:
-                dev.close()
-            except Exception as exc:  # noqa: BLE001 - closing must reach every pin
-                log.warning("closing %s failed: %s", dev, exc)
+        with self._lock:
+            if self._restore is not None:
+                self._restore.cancel()
+                self._restore = None
+            relay = self._dev("relay")
+            if relay:
+                relay.off()
+            for dev in self.devices.values():
+                try:
+                    dev.close()
+                except Exception as exc:  # noqa: BLE001 - closing must reach every pin
+                    log.warning("closing %s failed: %s", dev, exc)
 
 
 class ConsoleLights:

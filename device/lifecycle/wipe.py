@@ -145,8 +145,8 @@ def provision(cfg: Config, subject_key: bytes | None = None) -> dict[str, object
     """
     from entryscan.device.access.assemble import make_policy
     from entryscan.device.access.clock import SystemClock
+    from entryscan.device.config.paths import load_subject_key
     from entryscan.device.delivery.journal import Journal
-    from entryscan.device.keys import load_or_create_key
 
     marker = read_marker(cfg)
     for name in ("ca_file", "cert_file", "key_file", "password_file"):
@@ -156,7 +156,7 @@ def provision(cfg: Config, subject_key: bytes | None = None) -> dict[str, object
     state_dir(cfg).mkdir(mode=0o700, parents=True, exist_ok=True)
     if subject_key is not None:
         install_key(cfg.subject_key_path, subject_key)
-    key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
+    key = load_subject_key(cfg)
     clock = SystemClock()
     policy = make_policy(cfg, clock, key)  # loads every trust file the config names
     for store in (policy.lists, policy.reuse):

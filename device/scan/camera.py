@@ -87,9 +87,13 @@ class DirCamera:
 class Picamera2Camera:
     """picamera2 with a small YUV420 ``lores`` stream; frames are views of its Y plane.
 
-    The camera is opened and configured once (re-creating Picamera2 leaks CMA
-    memory, picamera2 #887). ``capture_array(wait=...)`` bounds each capture so a
-    stalled sensor (cable, EMI, #883) surfaces as CameraStalled, not a hang.
+    One Picamera2 instance is configured once and reused for the life of the process
+    (re-creating it leaks CMA memory, picamera2 #887). ``capture_array(wait=...)`` bounds
+    each capture so a stalled sensor (cable, EMI, #883) surfaces as CameraStalled, not a
+    hang. After a failed capture the stuck job is cancelled (``cancel_all_and_flush``,
+    picamera2 0.3.20+, its fix for #1065) so that ``stop()`` returns, and the next
+    ``open()`` starts the same instance again. A failed instance is closed, never left
+    holding the camera where the next attempt cannot get it.
     """
 
     def __init__(self, size: tuple[int, int], fps: float, autofocus: str, lens_position: float) -> None:
@@ -99,21 +103,36 @@ class Picamera2Camera:
         self._autofocus = autofocus
         self._lens_position = lens_position
         self._cam: Any = None
+        self._started = False
         self._seq = 0
 
     def open(self) -> None:
+        """Start streaming: the configured instance if there is one, else a new one."""
+        if self._cam is None:
+            self._cam = self._new_instance()
+        try:
+            self._cam.start()
+        except Exception as exc:
+            self._release()
+            raise CameraError(f"cannot start the camera: {exc}") from exc
+        self._started = True
+
+    def _new_instance(self) -> Any:
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
             raise CameraError(f"picamera2 is not installed (apt install python3-picamera2): {exc}") from exc
         try:
             cam = Picamera2()
-            cam.configure(self._configuration(cam))
-            self._set_focus(cam)
-            cam.start()
         except Exception as exc:
             raise CameraError(f"cannot start the camera: {exc}") from exc
-        self._cam = cam
+        try:
+            cam.configure(self._configuration(cam))
+            self._set_focus(cam)
+        except Exception as exc:
+            close_bounded(cam, CLOSE_TIMEOUT_S)
+            raise CameraError(f"cannot configure the camera: {exc}") from exc
+        return cam
 
     def _configuration(self, cam: Any) -> Any:
         controls: dict[str, Any] = {}
@@ -141,22 +160,45 @@ class Picamera2Camera:
             cam.set_controls({"AfMode": controls.AfModeEnum.Manual, "LensPosition": self._lens_position})
 
     def capture(self, timeout: float) -> Frame | None:
-        if self._cam is None:
+        cam = self._cam
+        if cam is None or not self._started:
             raise CameraError("camera is not open")
         try:
-            yuv = self._cam.capture_array("lores", wait=timeout)
+            yuv = cam.capture_array("lores", wait=timeout)
         except TimeoutError as exc:
+            self._halt(cam)
             raise CameraStalled(f"no frame within {timeout:.1f} s") from exc
         except Exception as exc:
+            self._halt(cam)
             raise CameraError(f"capture failed: {exc}") from exc
         width, height = self._size
         self._seq += 1
         return Frame(image=y_plane(yuv, width, height), seq=self._seq, monotonic=time.monotonic())
 
-    def close(self) -> None:
+    def _halt(self, cam: Any) -> None:
+        """Stop after a failed capture, keeping the instance for the next ``open()`` when it stops cleanly."""
+        self._started = False
+        if not hasattr(cam, "cancel_all_and_flush"):
+            # picamera2 < 0.3.20: stop() would wait behind the stuck job for ever (#1065), but
+            # close() stops the event loop first and does not: free the camera, open afresh.
+            log.warning("picamera2 has no cancel_all_and_flush (0.3.20+); closing the camera to recover")
+            self._release()
+            return
+        if not run_bounded(lambda: (cam.cancel_all_and_flush(), cam.stop()), CLOSE_TIMEOUT_S, "camera-stop"):
+            # Stuck in the kernel (picamera2 #1264): nothing in this process can free it. Frames stop,
+            # so the systemd watchdog restarts the service.
+            log.error("camera did not stop within %.0f s; abandoning it", CLOSE_TIMEOUT_S)
+            if self._cam is cam:
+                self._cam = None
+
+    def _release(self) -> None:
         cam, self._cam = self._cam, None
+        self._started = False
         if cam is not None:
             close_bounded(cam, CLOSE_TIMEOUT_S)
+
+    def close(self) -> None:
+        self._release()
 
 
 def y_plane(yuv: GreyImage, width: int, height: int) -> GreyImage:
@@ -166,18 +208,29 @@ def y_plane(yuv: GreyImage, width: int, height: int) -> GreyImage:
     return yuv[:height, :width]
 
 
-def close_bounded(cam: Any, timeout: float) -> None:
-    """Stop and close in a helper thread: ``stop()`` can block forever after a cable pull (#1065)."""
+def run_bounded(action: Callable[[], object], timeout: float, name: str) -> bool:
+    """Run ``action`` in a helper thread; False if it is still running after ``timeout`` (then abandoned)."""
 
-    def _close() -> None:
+    def _run() -> None:
         try:
-            cam.stop()
-            cam.close()
+            action()
         except Exception as exc:  # noqa: BLE001 - best effort on a failing camera
-            log.warning("camera close failed: %s", exc)
+            log.warning("%s failed: %s", name, exc)
 
-    worker = threading.Thread(target=_close, name="camera-close", daemon=True)
+    worker = threading.Thread(target=_run, name=name, daemon=True)
     worker.start()
     worker.join(timeout)
-    if worker.is_alive():
+    return not worker.is_alive()
+
+
+def close_bounded(cam: Any, timeout: float) -> None:
+    """Cancel queued jobs and close in a helper thread: stopping can block for ever after a cable pull."""
+
+    def _close() -> None:
+        cancel = getattr(cam, "cancel_all_and_flush", None)
+        if cancel is not None:
+            cancel()
+        cam.close()  # stops the camera itself, without queueing behind jobs
+
+    if not run_bounded(_close, timeout, "camera-close"):
         log.error("camera did not close within %.0f s; abandoning it", timeout)

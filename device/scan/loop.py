@@ -92,6 +92,8 @@ class ScanLoop:
         self._next_reopen = 0.0
         self._tamper_lockout = False
         self._tamper_changes: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._wake = threading.Event()  # a tamper change wakes a camera retry wait
+        self._fault_shown = False
         self.health = Health()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="scan", daemon=True)
@@ -101,6 +103,7 @@ class ScanLoop:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         self.camera.close()
         self._thread.join(timeout)
 
@@ -110,6 +113,7 @@ class ScanLoop:
     def tamper_changed(self, opened: bool) -> None:
         """Called on gpiozero's thread; the scan thread journals the change (it owns the journal)."""
         self._tamper_changes.put(opened)
+        self._wake.set()
 
     def set_tamper_lockout(self, enabled: bool) -> None:
         self._tamper_lockout = enabled
@@ -119,14 +123,27 @@ class ScanLoop:
         delay = self._settings.retry_min_s
         while not self._stop.is_set():
             try:
+                self._journal_tamper_changes()
                 self.camera.open()
                 self._capture_until_stopped()
             except CameraError as exc:
                 delay = self._settings.retry_min_s if self.health.camera == "ok" else delay
                 self._camera_fault(exc)
-                self.camera.close()
-                self._stop.wait(delay)
+                # No close(): the adapter tidies up after its own failure and open() recovers,
+                # reusing what it can (one Picamera2 instance for the life of the process).
+                self._pause(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before the next camera retry, journaling tamper changes the moment they happen."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            self._journal_tamper_changes()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.wait(remaining)
+            self._wake.clear()
 
     def _capture_until_stopped(self) -> None:
         while not self._stop.is_set():
@@ -188,6 +205,7 @@ class ScanLoop:
         if self.health.storage == "fault":
             self._alert("storage_recovered", {"unpersisted": self.health.unpersisted})
         self.health.storage = "ok" if event is not None else "full"
+        self._show_fault()
         return event
 
     def _storage_fault(self, exc: JournalError) -> None:
@@ -198,6 +216,14 @@ class ScanLoop:
             # The journal is what failed, so this alert can only go out from memory, best effort.
             self._on_storage_fault("storage_fault", {"error": str(exc)[:200]})
         self.health.storage = "fault"
+        self._show_fault()
+
+    def _show_fault(self) -> None:
+        """The fault LED is on while the camera is down or a decision could not be recorded."""
+        faulty = self.health.camera == "fault" or self.health.storage != "ok"
+        if faulty != self._fault_shown:
+            self._fault_shown = faulty
+            self.feedback.fault(faulty)
 
     def _reopen_journal(self) -> EntryJournal | None:
         now = time.monotonic()
@@ -220,25 +246,31 @@ class ScanLoop:
                 self._alert("tamper" if opened else "tamper_cleared", {"lockout": self._tamper_lockout})
 
     def _alert(self, kind: str, detail: dict[str, object]) -> None:
+        """Journal an alert; when the journal cannot take it, send it from memory rather than drop it."""
+        journal = self._journal or self._reopen_journal()
         try:
-            if self._journal is not None:
-                self._journal.record_alert(kind, detail)
-                self._notifier.notify()
+            if journal is None:
+                raise JournalError("journal is not open")
+            journal.record_alert(kind, detail)
+            self._notifier.notify()
         except JournalError as exc:
             log.error("alert %s not persisted: %s", kind, exc)
+            if self._on_storage_fault is not None:
+                self._on_storage_fault(kind, detail)
 
     def _camera_fault(self, exc: CameraError) -> None:
         log.error("camera fault (%s): %s", type(exc).__name__, exc)
         if self.health.camera != "fault":
             self.health.camera = "fault"
-            self.feedback.fault(True)
+            self._show_fault()
             self._alert("camera_fault", {"error": type(exc).__name__, "detail": str(exc)[:200]})
 
     def _camera_ok(self) -> None:
-        if self.health.camera == "fault":
-            self.feedback.fault(False)
-            self._alert("camera_recovered", {})
+        was_faulty = self.health.camera == "fault"
         self.health.camera = "ok"
+        if was_faulty:
+            self._show_fault()
+            self._alert("camera_recovered", {})
 
 
 def _denied(decision: Decision) -> Decision:

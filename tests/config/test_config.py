@@ -32,7 +32,7 @@ def test_issue_example_loads_with_paths_relative_to_the_file(tmp_path: Path) -> 
     path.write_text(ISSUE_EXAMPLE)
     cfg = load_config(path)
     assert cfg.device.id == "door-1" and cfg.policy.mode is PolicyMode.ALLOWLIST
-    assert cfg.camera.replay_dir == Path("frames")
+    assert cfg.camera.replay_dir == tmp_path / "frames"  # relative to the config file, as the README says
     assert cfg.journal.path == tmp_path / "journal.db"
     assert cfg.credentials.badge is not None and cfg.credentials.badge.codes_file == tmp_path / "badges.txt"
     assert cfg.decoder.backend == "auto" and cfg.decoder.debounce_s == 3.0 and cfg.camera.fps == 15

@@ -88,3 +88,19 @@ def test_one_device_cannot_publish_as_another(tmp_path: Path, mosquitto_factory:
     finally:
         pub.stop()
         journal.close()
+
+
+def test_a_client_key_readable_by_others_is_refused_like_the_password_file(tmp_path: Path) -> None:
+    import pytest
+
+    from entryscan.device.delivery.client import tls_context
+    from entryscan.device.errors import ConfigError
+
+    ca = ScratchCA(tmp_path / "pki")
+    device = ca.issue("door-1", server=False)
+    cfg = MqttConfig(url="mqtts://localhost:8883", ca_file=ca.path, cert_file=device.cert, key_file=device.key)
+    tls_context(cfg)  # 0600: accepted
+    for mode in (0o640, 0o604):
+        device.key.chmod(mode)
+        with pytest.raises(ConfigError, match=r"mqtt.key_file: .*door-1.key is readable by group/others"):
+            tls_context(cfg)

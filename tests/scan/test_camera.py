@@ -107,3 +107,84 @@ def test_picamera2_start_failure_is_a_camera_error() -> None:
         fake.fail_start = True
         with pytest.raises(CameraError, match="cannot start"):
             Picamera2Camera((640, 480), 15, "off", 4.0).open()
+
+
+def test_a_stalled_capture_is_cancelled_and_the_same_instance_restarts() -> None:
+    """picamera2 #1065: stop() waits behind the stuck capture job unless it is cancelled first."""
+    frame = load_grey(SAMPLE_FRAMES / "002-staff-0001.png")
+    with fake_picamera2.installed([frame]) as fake:
+        cam = Picamera2Camera((640, 480), fps=15, autofocus="off", lens_position=4.0)
+        cam.open()
+        assert cam.capture(1.0) is not None
+        picam = fake.instances[0]
+        picam.stall()
+        start = time.monotonic()
+        with pytest.raises(CameraStalled):
+            cam.capture(0.2)
+        assert time.monotonic() - start < 2.0  # the stop after the cancel did not hang
+        assert picam.cancels == 1 and not picam.started and not picam.closed
+        picam.resume()  # the sensor is back (cable reseated)
+        cam.open()
+        got = cam.capture(1.0)
+        assert got is not None and [c.raw for c in ZxingDecoder().decode(got.image)] == [b"STAFF-0001"]
+        assert fake.instances == [picam] and picam.starts == 2  # one Picamera2 for the life of the process
+        cam.close()
+        assert picam.closed and fake.holder is None
+
+
+def test_without_cancel_all_and_flush_the_stalled_instance_is_closed_and_replaced() -> None:
+    """picamera2 before 0.3.20 has no cancel: close() (which does not wait on jobs) frees the camera."""
+    frame = load_grey(SAMPLE_FRAMES / "002-staff-0001.png")
+    with fake_picamera2.installed([frame], cancel_all_and_flush=False) as fake:
+        assert not hasattr(fake, "cancel_all_and_flush")
+        cam = Picamera2Camera((640, 480), fps=15, autofocus="off", lens_position=4.0)
+        cam.open()
+        fake.instances[0].stall()
+        start = time.monotonic()
+        with pytest.raises(CameraStalled):
+            cam.capture(0.2)
+        assert time.monotonic() - start < 2.0
+        assert fake.instances[0].closed and fake.holder is None  # nothing left holding the camera
+        fake.instances[0].resume()
+        cam.open()
+        assert cam.capture(1.0) is not None and len(fake.instances) == 2
+        cam.close()
+
+
+@pytest.mark.parametrize("failure", ["fail_start", "fail_configure"])
+def test_a_failed_open_never_leaves_an_instance_holding_the_camera(failure: str) -> None:
+    with fake_picamera2.installed([np.zeros((480, 640), np.uint8)]) as fake:
+        setattr(fake, failure, True)
+        cam = Picamera2Camera((640, 480), 15, "off", 4.0)
+        with pytest.raises(CameraError, match="cannot"):
+            cam.open()
+        assert fake.instances[0].closed and fake.holder is None
+        setattr(fake, failure, False)
+        cam.open()  # the camera is free for the next attempt
+        assert cam.capture(1.0) is not None
+        cam.close()
+
+
+def test_the_scan_loop_rides_out_a_stall_with_one_picamera2_instance(tmp_path: Path) -> None:
+    from gpiozero.pins.mock import MockFactory
+
+    from tests.scan.test_scanloop import Notified, make_loop
+    from tests.support import wait_for
+
+    frame = load_grey(SAMPLE_FRAMES / "000-empty.png")
+    factory = MockFactory()
+    with fake_picamera2.installed([frame]) as fake:
+        loop = make_loop(tmp_path, Picamera2Camera((640, 480), 0, "off", 4.0), factory, Notified())
+        loop.start()
+        try:
+            assert wait_for(lambda: loop.health.frames > 3, timeout=10)
+            fake.instances[0].stall()
+            assert wait_for(lambda: loop.health.camera == "fault", timeout=10)
+            fake.instances[0].resume()
+            frames = loop.health.frames
+            assert wait_for(lambda: loop.health.camera == "ok" and loop.health.frames > frames, timeout=10)
+        finally:
+            loop.stop()
+            loop.feedback.close()
+            factory.reset()
+        assert len(fake.instances) == 1 and fake.holder is None
