@@ -105,6 +105,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return run_selftest(_config_path(args))
 
 
+def cmd_outputs_off(args: argparse.Namespace) -> int:
+    from device.outputs_off import run_outputs_off
+
+    return run_outputs_off(_config_path(args))
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="entryscan", description="entryscan: QR entry scanner firmware and field tools.",
@@ -140,6 +146,10 @@ def make_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("selftest", help="on a Pi: camera, LEDs, buzzer, broker, clock; prints a table")
     st.add_argument("--config")
     st.set_defaults(func=cmd_selftest)
+
+    off = sub.add_parser("outputs-off", help="drive the relay, LEDs and buzzer off (the unit's ExecStopPost)")
+    off.add_argument("--config")
+    off.set_defaults(func=cmd_outputs_off)
 
     _register_extensions(sub)
     return parser
