@@ -10,9 +10,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from entryscan.device import __version__
 from entryscan.device.errors import ConfigError, DecoderError, EntryscanError, NotProvisioned
+
+if TYPE_CHECKING:
+    from entryscan.device.config.settings import Config
 
 EX_USAGE = 2
 EX_CONFIG = 78
@@ -31,6 +35,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from entryscan.device.config.settings import load_config
 
     cfg = load_config(_config_path(args))
+    from entryscan.device.hardware.lock import HardwareLock, lock_path
+
+    lock = HardwareLock(lock_path(cfg.journal.path)).acquire()  # before the camera or a pin is opened
+    try:
+        return _run_daemon(args, cfg)
+    finally:
+        lock.release()
+
+
+def _run_daemon(args: argparse.Namespace, cfg: Config) -> int:
     from entryscan.device.builder import build
     from entryscan.device.daemon import Daemon, watchdog_interval
     from entryscan.device.hardware.feedback import ConsoleLights

@@ -1,0 +1,58 @@
+"""One owner at a time for the camera and GPIO pins: an flock on ``<journal folder>/hardware.lock``.
+
+The daemon holds it while it runs, and ``entryscan selftest`` takes it before touching anything, so
+a selftest run while the service is up refuses clearly instead of fighting it for the camera and
+pins (and a daemon started during a selftest waits for its restart). The kernel drops the lock when
+the holder dies, however it dies, so a stale file never blocks anyone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from entryscan.device.errors import EntryscanError
+
+LOCK_NAME = "hardware.lock"
+
+
+class HardwareBusy(EntryscanError, RuntimeError):
+    """Another process (the service, or a selftest) holds the camera and pins."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"the camera and GPIO pins are held by process {holder or '?'} ({path})")
+        self.path = path
+        self.holder = holder
+
+
+def lock_path(journal_path: Path) -> Path:
+    return journal_path.parent / LOCK_NAME
+
+
+class HardwareLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> HardwareLock:
+        """Take the lock or raise HardwareBusy naming the holder's pid."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise HardwareBusy(self.path, holder) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor drops the flock
