@@ -61,3 +61,15 @@ def test_setup_installs_with_the_constraints() -> None:
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     installs = [line for line in setup.splitlines() if re.search(r"pip install .*-e", line)]
     assert installs and all("-c constraints.txt" in line for line in installs)
+
+
+def test_hw_test_extra_installs_what_hw_tests_import() -> None:
+    import sys
+
+    hw_test = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["optional-dependencies"]["hw-test"]}
+    runtime = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["dependencies"]}
+    imported = set()
+    for path in (ROOT / "hw_tests").glob("*.py"):
+        imported |= set(re.findall(r"^(?:from|import) (\w+)", path.read_text(), re.MULTILINE))
+    third_party = imported - set(sys.stdlib_module_names) - {"device", "hw_tests", "__future__"}
+    assert third_party and {canonicalize_name(m) for m in third_party} <= hw_test | runtime
