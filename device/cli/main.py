@@ -120,7 +120,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def cmd_outputs_off(args: argparse.Namespace) -> int:
-    from device.outputs_off import run_outputs_off
+    from entryscan.device.hardware.outputs_off import run_outputs_off
 
     return run_outputs_off(_config_path(args))
 

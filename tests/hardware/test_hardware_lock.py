@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from entryscan.device.cli.main import main
-from entryscan.device.hardware_lock import HardwareBusy, HardwareLock, lock_path
 from entryscan.device.cli.selftest import EX_TEMPFAIL, run_selftest
+from entryscan.device.hardware.lock import HardwareBusy, HardwareLock, lock_path
 from tests.conftest import MosquittoFactory
 from tests.support import wait_for
 from tests.support.door import Door, frames_dir

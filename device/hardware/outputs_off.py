@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from device.config import FeedbackConfig
+from entryscan.device.config.settings import FeedbackConfig
 
 FEEDBACK_PINS = {"green": "green_pin", "red": "red_pin", "buzzer": "buzzer_pin"}
 DEFAULT_FEEDBACK = FeedbackConfig()

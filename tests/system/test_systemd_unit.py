@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from device.cli import make_parser
+from entryscan.device.cli.main import make_parser
 from tests.support.seccomp import libseccomp
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "entryscan.service"
 MAX_EXPOSURE = 2.5
 # Each breaks the door on a Pi: PrivateDevices hides /dev/video*, /dev/media*, /dev/gpiochip*;
@@ -152,8 +152,8 @@ seccomp.allow_only(json.loads(sys.argv[1]))
 import numpy, segno, zxingcpp
 from gpiozero import LED
 from gpiozero.pins.mock import MockFactory
-from device.clock import read_adjtimex
-from device.decode import make_decoder
+from entryscan.device.access.clock import read_adjtimex
+from entryscan.device.scan.decoders import make_decoder
 result = {}
 result["adjtimex_errno"] = read_adjtimex()[1]
 db = sqlite3.connect(sys.argv[2]); db.execute("create table t (x)"); db.execute("insert into t values (1)")

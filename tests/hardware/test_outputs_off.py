@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from device.cli import main
-from device.outputs_off import run_outputs_off
+from entryscan.device.cli.main import main
+from entryscan.device.hardware.outputs_off import run_outputs_off
 
 GOOD = """\
 [device]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from device.cli import main
-from provisioning.bundle import DeviceSpec, build_bundle
+from entryscan.device.cli.main import main
+from entryscan.provisioning.bundle import DeviceSpec, build_bundle
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLOUD_INIT = ROOT / "provisioning" / "cloud-init"
 VENDOR_DATA = CLOUD_INIT / "vendor-data"
 STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "$STUB_LOG"\n'

@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 CONSTRAINTS = ROOT / "constraints.txt"
 
@@ -71,5 +71,5 @@ def test_hw_test_extra_installs_what_hw_tests_import() -> None:
     imported = set()
     for path in (ROOT / "hw_tests").glob("*.py"):
         imported |= set(re.findall(r"^(?:from|import) (\w+)", path.read_text(), re.MULTILINE))
-    third_party = imported - set(sys.stdlib_module_names) - {"device", "hw_tests", "__future__"}
+    third_party = imported - set(sys.stdlib_module_names) - {"entryscan", "hw_tests", "__future__"}
     assert third_party and {canonicalize_name(m) for m in third_party} <= hw_test | runtime

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from device import clock
+from entryscan.device.access import clock
 from tests.support.seccomp import libseccomp
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # glibc implements adjtimex() with clock_adjtime(CLOCK_REALTIME): systemd's @clock refuses all three.
 CLOCK_READS = ["adjtimex", "clock_adjtime", "clock_adjtime64"]
 
@@ -24,11 +24,11 @@ import json, logging, sys
 from pathlib import Path
 import tests.support.seccomp as seccomp
 seccomp.refuse({reads!r})
-from device.clock import kernel_clock_synced, read_adjtimex
+from entryscan.device.access.clock import kernel_clock_synced, read_adjtimex
 records = []
 handler = logging.Handler()
 handler.emit = records.append
-logging.getLogger("device.clock").addHandler(handler)
+logging.getLogger("entryscan.device.access.clock").addHandler(handler)
 flag = Path(sys.argv[1])
 raw = read_adjtimex()
 answers = [kernel_clock_synced(flag) for _ in range(3)]
@@ -67,7 +67,7 @@ def test_injected_states(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> No
     assert clock.kernel_clock_synced(flag, lambda: (0, 0, 0)) is True
     assert clock.kernel_clock_synced(flag, lambda: (clock.TIME_ERROR, 0, 0)) is False
     assert clock.kernel_clock_synced(flag, lambda: (0, 0, clock.STA_UNSYNC)) is False
-    with caplog.at_level(logging.WARNING, logger="device.clock"):
+    with caplog.at_level(logging.WARNING, logger="entryscan.device.access.clock"):
         # an error other than a refusal says nothing about timesyncd: unknown means unsynced
         assert clock.kernel_clock_synced(flag, lambda: (-1, errno.EFAULT, 0)) is False
     assert not caplog.records
