@@ -110,7 +110,7 @@ def run_selftest(config_path: Path, model_path: Path = MODEL_PATH) -> int:
         return 0
     cfg = load_config(config_path)
     try:
-        lock = HardwareLock(lock_path(cfg.journal.path)).acquire()
+        lock = HardwareLock(lock_path(cfg.journal.path)).acquire_existing()
     except HardwareBusy as exc:
         print(f"entryscan selftest: refused: {exc}.\nThe entryscan service owns the camera and pins while it "
               "runs: `sudo systemctl stop entryscan`, run the selftest, then `sudo systemctl start entryscan`.")

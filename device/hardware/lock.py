@@ -36,8 +36,25 @@ class HardwareLock:
         self._fd: int | None = None
 
     def acquire(self) -> HardwareLock:
-        """Take the lock or raise HardwareBusy naming the holder's pid."""
+        """The daemon's lock: created (with its folder) if missing; HardwareBusy names the holder's pid."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._take(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def acquire_existing(self) -> HardwareLock:
+        """The selftest's lock: never creates the file, so a selftest run as root before the service's
+        first start leaves nothing the service user could not open. No file: no daemon has run here."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return self
+        self._take(fd)  # flock needs no write access: a read-only descriptor excludes the daemon too
+        return self
+
+    def _take(self, fd: int) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -47,10 +64,7 @@ class HardwareLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
-        return self
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

@@ -34,6 +34,21 @@ def test_a_second_holder_is_refused_and_a_stale_file_is_not(tmp_path: Path) -> N
     HardwareLock(path).acquire().release()
 
 
+def test_the_selftest_lock_never_creates_the_file(tmp_path: Path) -> None:
+    # run as root before the service's first start, it must leave nothing the service user cannot open
+    missing = tmp_path / "state" / "hardware.lock"
+    HardwareLock(missing).acquire_existing().release()
+    assert not missing.parent.exists()
+    daemon = HardwareLock(missing).acquire()  # the daemon creates it (and its folder)
+    with pytest.raises(HardwareBusy):
+        HardwareLock(missing).acquire_existing()
+    daemon.release()
+    selftest = HardwareLock(missing).acquire_existing()  # read-only, yet it keeps a daemon out meanwhile
+    with pytest.raises(HardwareBusy):
+        HardwareLock(missing).acquire()
+    selftest.release()
+
+
 def test_selftest_refuses_while_the_daemon_holds_the_hardware(
     tmp_path: Path, mosquitto_factory: MosquittoFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
