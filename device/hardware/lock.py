@@ -34,6 +34,7 @@ class HardwareLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._owns_file = False
 
     def acquire(self) -> HardwareLock:
         """The daemon's lock: created (with its folder) if missing; HardwareBusy names the holder's pid."""
@@ -42,6 +43,7 @@ class HardwareLock:
         self._take(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._owns_file = True
         return self
 
     def acquire_existing(self) -> HardwareLock:
@@ -67,6 +69,12 @@ class HardwareLock:
         self._fd = fd
 
     def release(self) -> None:
+        """Drop the lock; the daemon also removes its file (a clean stop leaves no trace in the state
+        folder, which a wipe expects). Removed while still held, so no one can take a lock on it meanwhile;
+        a holder killed outright leaves a stale file, which locks nothing."""
         fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)  # closing the only descriptor drops the flock
+        if fd is None:
+            return
+        if self._owns_file:
+            self.path.unlink(missing_ok=True)
+        os.close(fd)  # closing the only descriptor drops the flock

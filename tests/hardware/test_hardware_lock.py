@@ -43,6 +43,9 @@ def test_the_selftest_lock_never_creates_the_file(tmp_path: Path) -> None:
     with pytest.raises(HardwareBusy):
         HardwareLock(missing).acquire_existing()
     daemon.release()
+    assert not missing.exists()  # a clean release removes the file
+    missing.write_text("4242\n")  # a killed daemon's stale file
+    missing.chmod(0o400)
     selftest = HardwareLock(missing).acquire_existing()  # read-only, yet it keeps a daemon out meanwhile
     with pytest.raises(HardwareBusy):
         HardwareLock(missing).acquire()
@@ -66,3 +69,4 @@ def test_selftest_refuses_while_the_daemon_holds_the_hardware(
     assert main(["run", "--simulate", "--config", str(door.config)]) == 70
     door.stop()  # however it ends (here possibly before its signal handlers), the kernel drops the lock
     assert not held(lock)  # so the selftest may now run
+    assert not lock.exists() or door.proc.returncode != 0  # a clean stop leaves no file behind
