@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh Debian / Raspberry Pi OS machine:
-# apt packages (mosquitto, libzbar0), a virtualenv in .venv, and entryscan with its dev tools.
+# apt packages (mosquitto, libzbar0, systemd), a virtualenv in .venv, and entryscan with its dev tools,
+# pinned by constraints.txt (the versions the suite passed with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,9 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q libzbar.so.0 || need_apt+=(libzbar0)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# systemd-analyze scores the shipped unit and expands its syscall filter (tests/test_systemd_unit.py);
+# the package also brings libseccomp2, which the seccomp tests load.
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need_apt[*]} with apt-get" >&2
@@ -22,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv "${venv_flags[@]}" .venv
 fi
 # pip's build warnings would bury the demo's output; they are kept in .venv/pip.log and shown on failure.
-if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[dev]"; } \
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"; } \
     > .venv/pip.log 2>&1; then
   cat .venv/pip.log >&2
   exit 1

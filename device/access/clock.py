@@ -2,6 +2,8 @@
 
 A Pi has no RTC: until NTP syncs, the wall clock may be the fake-hwclock value
 from days ago. The kernel's adjtimex state says whether it is synchronised.
+Where a seccomp filter refuses adjtimex (systemd's ProtectClock=, or a
+SystemCallFilter= without @clock), systemd-timesyncd's flag file says it instead.
 """
 
 from __future__ import annotations
@@ -9,7 +11,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime as dt
+import errno
+import logging
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 TIME_ERROR = 5  # adjtimex return value: clock not synchronised
 STA_UNSYNC = 0x0040
@@ -32,22 +41,68 @@ class _Timex(ctypes.Structure):
     ]
 
 
-def kernel_clock_synced() -> bool:
-    """True when adjtimex reports a synchronised clock; False if unknown."""
+# systemd-timesyncd creates this once it has synchronised the clock (it lives until reboot).
+TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+REFUSED_ERRNOS = frozenset({errno.EPERM, errno.EACCES, errno.ENOSYS})
+
+AdjtimexCall = Callable[[], tuple[int, int, int]]  # () -> (return value, errno, timex.status)
+
+
+def read_adjtimex() -> tuple[int, int, int]:
+    """adjtimex with modes = 0: a read, allowed without CAP_SYS_TIME unless a seccomp filter refuses it.
+
+    glibc implements it with clock_adjtime(CLOCK_REALTIME), so a filter must allow that call too.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    tx = _Timex()
+    ctypes.set_errno(0)
+    state = int(libc.adjtimex(ctypes.byref(tx)))
+    return state, ctypes.get_errno(), int(tx.status)
+
+
+class _OnceLog:
+    """Logs the refusal once per process: the check runs every few seconds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.done = False
+
+    def warn(self, err: int, flag: Path) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.done = True
+        log.warning("adjtimex refused (%s, a seccomp filter such as ProtectClock=); "
+                    "the clock counts as synchronised while %s exists", errno.errorcode.get(err, err), flag)
+
+
+REFUSAL_LOG = _OnceLog()
+
+
+def kernel_clock_synced(timesync_flag: Path = TIMESYNC_FLAG, adjtimex: AdjtimexCall = read_adjtimex) -> bool:
+    """True when adjtimex reports a synchronised clock, or (where adjtimex is refused)
+    systemd-timesyncd's flag file exists; False if unknown."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        tx = _Timex()
-        state = libc.adjtimex(ctypes.byref(tx))
+        state, err, status = adjtimex()
     except (OSError, AttributeError):
         return False
-    return state not in (-1, TIME_ERROR) and not (tx.status & STA_UNSYNC)
+    if state == -1:
+        if err not in REFUSED_ERRNOS:
+            return False
+        REFUSAL_LOG.warn(err, timesync_flag)
+        try:
+            return timesync_flag.exists()
+        except OSError:
+            return False
+    return state != TIME_ERROR and not (status & STA_UNSYNC)
 
 
 class SystemClock:
     """The real clock. ``synced`` is cached for a few seconds: adjtimex is a syscall per scan otherwise."""
 
-    def __init__(self, cache_s: float = 5.0) -> None:
+    def __init__(self, cache_s: float = 5.0, timesync_flag: Path = TIMESYNC_FLAG) -> None:
         self._cache_s = cache_s
+        self._timesync_flag = timesync_flag
         self._checked = -1e9
         self._synced = False
 
@@ -60,7 +115,7 @@ class SystemClock:
     def synced(self) -> bool:
         mono = time.monotonic()
         if mono - self._checked > self._cache_s:
-            self._synced = kernel_clock_synced()
+            self._synced = kernel_clock_synced(self._timesync_flag)
             self._checked = mono
         return self._synced
 

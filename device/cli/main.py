@@ -10,9 +10,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from entryscan.device import __version__
 from entryscan.device.errors import ConfigError, DecoderError, EntryscanError, NotProvisioned, one_line
+
+if TYPE_CHECKING:
+    from entryscan.device.config.settings import Config
 
 EX_USAGE = 2
 EX_CONFIG = 78
@@ -31,6 +35,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from entryscan.device.config.settings import load_config
 
     cfg = load_config(_config_path(args))
+    from entryscan.device.hardware.lock import HardwareLock, lock_path
+
+    lock = HardwareLock(lock_path(cfg.journal.path)).acquire()  # before the camera or a pin is opened
+    try:
+        return _run_daemon(args, cfg)
+    finally:
+        lock.release()
+
+
+def _run_daemon(args: argparse.Namespace, cfg: Config) -> int:
     from entryscan.device.builder import build
     from entryscan.device.daemon import Daemon, watchdog_interval
     from entryscan.device.hardware.feedback import ConsoleLights
@@ -105,6 +119,12 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return run_selftest(_config_path(args))
 
 
+def cmd_outputs_off(args: argparse.Namespace) -> int:
+    from entryscan.device.hardware.outputs_off import run_outputs_off
+
+    return run_outputs_off(_config_path(args))
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="entryscan", description="entryscan: QR entry scanner firmware and field tools.",
@@ -140,6 +160,10 @@ def make_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("selftest", help="on a Pi: camera, LEDs, buzzer, broker, clock; prints a table")
     st.add_argument("--config")
     st.set_defaults(func=cmd_selftest)
+
+    off = sub.add_parser("outputs-off", help="drive the relay, LEDs and buzzer off (the unit's ExecStopPost)")
+    off.add_argument("--config")
+    off.set_defaults(func=cmd_outputs_off)
 
     _register_extensions(sub)
     return parser

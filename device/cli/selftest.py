@@ -9,6 +9,7 @@ from typing import Any
 
 from entryscan.device.access.clock import kernel_clock_synced
 from entryscan.device.config.settings import Config, load_config
+from entryscan.device.hardware.lock import HardwareBusy, HardwareLock, lock_path
 
 MODEL_PATH = Path("/proc/device-tree/model")
 
@@ -100,11 +101,27 @@ CHECKS: tuple[tuple[str, Callable[[Config], str]], ...] = (
 )
 
 
-def run_selftest(config_path: Path) -> int:
-    if not on_raspberry_pi():
+EX_TEMPFAIL = 75
+
+
+def run_selftest(config_path: Path, model_path: Path = MODEL_PATH) -> int:
+    if not on_raspberry_pi(model_path):
         print("entryscan selftest needs a Raspberry Pi (no /proc/device-tree/model naming one)")
         return 0
     cfg = load_config(config_path)
+    try:
+        lock = HardwareLock(lock_path(cfg.journal.path)).acquire_existing()
+    except HardwareBusy as exc:
+        print(f"entryscan selftest: refused: {exc}.\nThe entryscan service owns the camera and pins while it "
+              "runs: `sudo systemctl stop entryscan`, run the selftest, then `sudo systemctl start entryscan`.")
+        return EX_TEMPFAIL
+    try:
+        return _run_checks(cfg)
+    finally:
+        lock.release()
+
+
+def _run_checks(cfg: Config) -> int:
     failed = 0
     for name, check in CHECKS:
         try:

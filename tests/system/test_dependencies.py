@@ -1,0 +1,75 @@
+"""Dependencies (issue 7): every one bounded above by its next major version, known-bad cbor2
+releases excluded, and a constraints file that pins versions every bound admits, used by setup.sh."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+CONSTRAINTS = ROOT / "constraints.txt"
+
+
+def requirements() -> list[Requirement]:
+    reqs = [Requirement(r) for r in PYPROJECT["dependencies"]]
+    for extra in PYPROJECT["optional-dependencies"].values():
+        reqs += [Requirement(r) for r in extra]
+    return reqs
+
+
+def pins() -> dict[str, Version]:
+    pinned: dict[str, Version] = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt pins exact versions only: {line!r}"
+            pinned[canonicalize_name(name)] = Version(version)
+    return pinned
+
+
+def test_every_dependency_has_an_upper_bound() -> None:
+    unbounded = [str(r) for r in requirements()
+                 if not any(s.operator in ("<", "<=", "==", "~=") for s in r.specifier)]
+    assert not unbounded
+
+
+def test_cbor2_excludes_releases_without_max_depth() -> None:
+    (cbor2,) = [r for r in requirements() if r.name == "cbor2"]
+    assert not cbor2.specifier.contains("5.8.0")  # before max_depth (CVE-2026-26209)
+    assert cbor2.specifier.contains("5.9.0")
+    assert not cbor2.specifier.contains("7.0.0")
+
+
+def test_constraints_pin_every_dependency_within_its_bounds() -> None:
+    pinned = pins()
+    for req in requirements():
+        if req.marker is not None and not req.marker.evaluate():
+            continue  # lgpio: only on a Pi, where apt provides it
+        name = canonicalize_name(req.name)
+        assert name in pinned, f"{req.name} is not pinned in constraints.txt"
+        assert req.specifier.contains(pinned[name]), f"{req.name}=={pinned[name]} is outside {req}"
+
+
+def test_setup_installs_with_the_constraints() -> None:
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    installs = [line for line in setup.splitlines() if re.search(r"pip install .*-e", line)]
+    assert installs and all("-c constraints.txt" in line for line in installs)
+
+
+def test_hw_test_extra_installs_what_hw_tests_import() -> None:
+    import sys
+
+    hw_test = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["optional-dependencies"]["hw-test"]}
+    runtime = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["dependencies"]}
+    imported = set()
+    for path in (ROOT / "hw_tests").glob("*.py"):
+        imported |= set(re.findall(r"^(?:from|import) (\w+)", path.read_text(), re.MULTILINE))
+    third_party = imported - set(sys.stdlib_module_names) - {"entryscan", "hw_tests", "__future__"}
+    assert third_party and {canonicalize_name(m) for m in third_party} <= hw_test | runtime
