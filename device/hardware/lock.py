@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from entryscan.device.errors import EntryscanError
+from entryscan.device.keys import os_error
 
 LOCK_NAME = "hardware.lock"
 
@@ -38,8 +39,11 @@ class HardwareLock:
 
     def acquire(self) -> HardwareLock:
         """The daemon's lock: created (with its folder) if missing; HardwareBusy names the holder's pid."""
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:  # a full or failing disk is retried (70); a file in the way is a config error (78)
+            raise os_error(exc, "journal.path", f"cannot create {self.path}") from None
         self._take(fd)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
