@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 from entryscan.device.access.clock import FixedClock, SystemClock
@@ -47,7 +48,8 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
     key = load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file")
     policy = make_policy(cfg, clock, key)
     if text is not None:
-        payloads = [text.encode("utf-8")]
+        # argv arrives decoded with surrogateescape: os.fsencode gives back the exact bytes typed.
+        payloads = [os.fsencode(text)]
     else:
         payloads = _decode_image(str(image), backend)
         if not payloads:
