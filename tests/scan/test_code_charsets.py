@@ -7,9 +7,9 @@ import io
 import pytest
 import segno
 
+from entryscan.device.model import GreyImage
 from entryscan.device.scan.codetext import guess_charset, text_of
 from entryscan.device.scan.decoders import ZbarDecoder, ZxingDecoder, load_grey
-from entryscan.device.model import GreyImage
 
 DECODERS = {"zxing": ZxingDecoder, "zbar": ZbarDecoder}
 LATIN1 = "Grüße, café Müller"

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from device.decode import Backend, ZbarDecoder, ZxingDecoder
-from device.errors import DecoderError
-from device.framescan import FrameScanner
-from device.model import Code, GreyImage
+from entryscan.device.errors import DecoderError
+from entryscan.device.model import Code, GreyImage
+from entryscan.device.scan.decoders import Backend, ZbarDecoder, ZxingDecoder
+from entryscan.device.scan.framescan import FrameScanner
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from device.credentials import cbor_guard, cose, signed_pass
-from device.credentials.base import VerifyContext
-from device.credentials.base45 import b45encode
-from device.errors import CredentialError
+from entryscan.device.access.credentials import cbor_guard, cose, signed_pass
+from entryscan.device.access.credentials.base import VerifyContext
+from entryscan.device.access.credentials.base45 import b45encode
+from entryscan.device.errors import CredentialError
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 CTX = VerifyContext(now=NOW, clock_synced=True, site="hq", door="main", pseudonymize=lambda k, i: "p")

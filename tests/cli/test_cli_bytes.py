@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import segno
 
-from tests.test_cli import door_config
+from tests.cli.test_cli import door_config
 
 
 def check(cfg: Path, *args: str | bytes) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-m", "device.cli", "check", "--config", str(cfg), *args],
+    out = subprocess.run([sys.executable, "-m", "entryscan.device.cli.main", "check", "--config", str(cfg), *args],
                          check=False, capture_output=True, timeout=60)
     assert out.returncode == 0 and b"Traceback" not in out.stderr, out.stderr.decode(errors="replace")
     result: dict[str, object] = json.loads(out.stdout)
