@@ -63,8 +63,9 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
 
 
 def _decode_image(path: str, backend: str) -> list[bytes]:
-    from entryscan.device.scan.decoders import BACKENDS, load_grey, make_decoder
+    from entryscan.device.scan.decoders import BACKENDS, load_grey
+    from entryscan.device.scan.filescan import FileScanner
 
     if backend not in BACKENDS:
         raise ConfigError("--backend", f"must be one of {', '.join(BACKENDS)} (got {backend!r})")
-    return [code.raw for code in make_decoder(BACKENDS[backend]).decode(load_grey(path))]
+    return [code.raw for code in FileScanner(BACKENDS[backend]).decode(load_grey(path))]

@@ -16,6 +16,7 @@ run every pass and report each distinct code once, in the order first found:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -39,7 +40,8 @@ def contrast_stretch(image: GreyImage) -> GreyImage:
     if hi - lo < 1:
         return image
     scaled = (image.astype(np.float32) - lo) * (255.0 / (hi - lo))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    stretched: GreyImage = np.clip(scaled, 0, 255).astype(np.uint8)
+    return stretched
 
 
 def upscale2(image: GreyImage) -> GreyImage:
@@ -51,24 +53,20 @@ class FileScanner:
     """Every pass over one image; the passes are built once and reused across files."""
 
     def __init__(self, backend: Backend = "auto") -> None:
-        passes: list[tuple[str, Pass]] = []
-        door = FrameScanner(backend, skip_unchanged=False, budget_ms=float("inf"))
-        passes.append(("door", door.decode))
-        if backend != "zbar":
-            thorough = ZxingDecoder(thorough=True)
-            passes += [("zxing", thorough.decode),
-                       ("zxing-stretched", lambda img: thorough.decode(contrast_stretch(img))),
-                       ("zxing-upscaled", lambda img: thorough.decode(upscale2(img)) if _small(img) else [])]
-        try:
-            zbar = ZbarDecoder(inverted=True)
-            passes += [("zbar", zbar.decode),
-                       ("zbar-upscaled", lambda img: zbar.decode(upscale2(img)) if _small(img) else [])]
-        except DecoderError as exc:
-            if backend == "zbar":
-                raise
-            log.warning("file scans go without zbar: %s", exc)
-        self.passes = passes
-        self.name = "file:" + "+".join(name for name, _ in passes)
+        """``auto``: every pass of both libraries; ``zxing`` or ``zbar``: that library's passes alone."""
+        self.passes: list[tuple[str, Pass]] = []
+        for library, build in (("zxing", _zxing_passes), ("zbar", _zbar_passes)):
+            if backend not in ("auto", library):
+                continue
+            try:
+                self.passes += build(backend == "auto")
+            except DecoderError as exc:
+                if backend == library:
+                    raise
+                log.warning("file scans go without %s: %s", library, exc)
+        if not self.passes:
+            raise DecoderError("no QR decoder is available")
+        self.name = "file:" + "+".join(name for name, _ in self.passes)
 
     def decode(self, image: GreyImage) -> list[Code]:
         return union(fn(image) for _, fn in self.passes)
@@ -78,8 +76,25 @@ class FileScanner:
         return {name: fn(image) for name, fn in self.passes}
 
 
+def _zxing_passes(with_zbar_fallback: bool) -> list[tuple[str, Pass]]:
+    door = FrameScanner("zxing", fallback=with_zbar_fallback, skip_unchanged=False, budget_ms=math.inf)
+    thorough = ZxingDecoder(thorough=True)
+    return [
+        ("door", door.decode),
+        ("zxing", thorough.decode),
+        ("zxing-stretched", lambda img: thorough.decode(contrast_stretch(img))),
+        ("zxing-upscaled", lambda img: thorough.decode(upscale2(img)) if _small(img) else []),
+    ]
+
+
+def _zbar_passes(_: bool) -> list[tuple[str, Pass]]:
+    zbar = ZbarDecoder(inverted=True)
+    return [("zbar", zbar.decode),
+            ("zbar-upscaled", lambda img: zbar.decode(upscale2(img)) if _small(img) else [])]
+
+
 def _small(image: GreyImage) -> bool:
-    return min(image.shape) < SMALL_SIDE
+    return bool(min(image.shape) < SMALL_SIDE)
 
 
 def union(results: Iterable[list[Code]]) -> list[Code]:
