@@ -52,7 +52,7 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class Code:
-    """One decoded QR symbol: the raw bytes as read, plus best-effort text."""
+    """One decoded QR symbol: its segment bytes as read, and the decoder's charset-aware text."""
 
     raw: bytes
     text: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 from entryscan.device.access.clock import FixedClock, SystemClock
@@ -47,7 +48,8 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
     key = load_subject_key(cfg)
     policy = make_policy(cfg, clock, key)
     if text is not None:
-        payloads = [text.encode("utf-8")]
+        # argv arrives decoded with surrogateescape: os.fsencode gives back the exact bytes typed.
+        payloads = [os.fsencode(text)]
     else:
         payloads = _decode_image(str(image), backend)
         if not payloads:
@@ -61,8 +63,9 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
 
 
 def _decode_image(path: str, backend: str) -> list[bytes]:
-    from entryscan.device.scan.decoders import BACKENDS, load_grey, make_decoder
+    from entryscan.device.scan.decoders import BACKENDS, load_grey
+    from entryscan.device.scan.filescan import FileScanner
 
     if backend not in BACKENDS:
         raise ConfigError("--backend", f"must be one of {', '.join(BACKENDS)} (got {backend!r})")
-    return [code.raw for code in make_decoder(BACKENDS[backend]).decode(load_grey(path))]
+    return [code.raw for code in FileScanner(BACKENDS[backend]).decode(load_grey(path))]

@@ -73,9 +73,10 @@ def print_decision(event: dict[str, object]) -> None:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from entryscan.device.scan.decoders import load_grey, make_decoder
+    from entryscan.device.scan.decoders import load_grey
+    from entryscan.device.scan.filescan import FileScanner
 
-    decoder = make_decoder(args.backend)
+    decoder = FileScanner(args.backend)
     status = 0
     for path in args.images:
         try:

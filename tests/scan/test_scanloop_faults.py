@@ -45,6 +45,11 @@ def record_faults(feedback: GpioFeedback) -> list[bool]:
     return calls
 
 
+def after_fault(tmp_path: Path) -> list[str]:
+    kinds = alert_kinds(tmp_path)
+    return kinds[kinds.index("camera_fault") + 1:] if "camera_fault" in kinds else []
+
+
 def test_tamper_is_journaled_at_once_while_the_camera_is_failing(tmp_path: Path, factory: MockFactory) -> None:
     camera = DeadCamera([])
     loop = make_loop(tmp_path, camera, factory, Notified())
@@ -55,11 +60,12 @@ def test_tamper_is_journaled_at_once_while_the_camera_is_failing(tmp_path: Path,
     loop.start()
     try:
         assert wait_for(lambda: loop.health.camera == "fault", timeout=10)
+        assert wait_for(lambda: "camera_fault" in alert_kinds(tmp_path) and not loop.health.tamper, timeout=10)
         factory.pin(5).drive_high()  # case opened while the camera is down
-        assert wait_for(lambda: "tamper" in alert_kinds(tmp_path), timeout=5), alert_kinds(tmp_path)
+        assert wait_for(lambda: after_fault(tmp_path)[-1:] == ["tamper"], timeout=5), alert_kinds(tmp_path)
         assert loop.health.tamper
         factory.pin(5).drive_low()
-        assert wait_for(lambda: "tamper_cleared" in alert_kinds(tmp_path), timeout=5)
+        assert wait_for(lambda: after_fault(tmp_path)[-1:] == ["tamper_cleared"], timeout=5)
     finally:
         loop.stop()
         tamper.close()

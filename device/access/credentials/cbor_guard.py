@@ -6,7 +6,8 @@ into arbitrary Python objects. This walker reads only item headers, iteratively,
 and enforces: one complete item with no trailing bytes, nesting depth and item
 count limits, declared lengths that fit in the remaining bytes, definite
 lengths only (the credential formats we read all use deterministic encoding),
-and an allow-list of tags. Only bytes that pass are handed to ``cbor2.loads``.
+an allow-list of tags, and map keys that are unique integers or strings. Only
+bytes that pass are handed to ``cbor2.loads``.
 
 Reasons: exceeding depth or item count is ``too_large`` (a resource limit);
 any other violation is ``malformed``.
@@ -51,36 +52,69 @@ def scan(data: bytes, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS,
          tags: Iterable[int] = DEFAULT_TAGS) -> None:
     """Raise CredentialError unless ``data`` is exactly one bounded, definite-length CBOR item."""
     allowed = frozenset(tags)
-    pending = [1]  # items still expected at each open nesting level
+    levels = [_Level(1)]  # items still expected at each open nesting level
     pos = items = 0
-    while pending:
-        if pending[-1] == 0:
-            pending.pop()
+    while levels:
+        level = levels[-1]
+        if level.left == 0:
+            levels.pop()
             continue
-        pending[-1] -= 1
+        is_key = level.keys is not None and level.left % 2 == 0
+        level.left -= 1
         items += 1
         if items > max_items:
             raise CredentialError(Reason.TOO_LARGE, f"CBOR has more than {max_items} items")
+        start = pos
         major, info, arg, pos = _header(data, pos)
         remaining = len(data) - pos
         if major in (2, 3):
             if arg > remaining:
                 raise CredentialError(Reason.MALFORMED, "CBOR string longer than the data")
             pos += arg
-        elif major in (4, 5, 6):
+        if is_key:
+            assert level.keys is not None
+            _note_key(level.keys, major, arg, data[start:pos])
+        if major in (4, 5, 6):
             count = arg * 2 if major == 5 else (1 if major == 6 else arg)
             if major == 6 and arg not in allowed:
                 raise CredentialError(Reason.MALFORMED, f"CBOR tag {arg} is not accepted")
             # Every item takes at least one byte, so a larger count cannot be honest.
             if count > remaining:
                 raise CredentialError(Reason.MALFORMED, "CBOR container larger than the data")
-            pending.append(count)
-            if len(pending) - 1 > max_depth:
+            levels.append(_Level(count, set() if major == 5 else None))
+            if len(levels) - 1 > max_depth:
                 raise CredentialError(Reason.TOO_LARGE, f"CBOR nested deeper than {max_depth}")
         elif major == 7 and info == 24 and arg < 32:
             raise CredentialError(Reason.MALFORMED, "invalid two-byte CBOR simple value")
     if pos != len(data):
         raise CredentialError(Reason.MALFORMED, "trailing bytes after the CBOR item")
+
+
+class _Level:
+    """One open array, map or tag: items still expected and, for a map, the keys seen so far."""
+
+    __slots__ = ("keys", "left")
+
+    def __init__(self, left: int, keys: set[tuple[int, object]] | None = None) -> None:
+        self.left = left
+        self.keys = keys
+
+
+def _note_key(seen: set[tuple[int, object]], major: int, arg: int, encoded: bytes) -> None:
+    """Map keys must be unique (RFC 8949 §5.6; COSE header labels, RFC 9052 §3): cbor2 keeps the last.
+
+    Keys are compared by value, so 1 written in one byte and in two still collide. Every format we
+    read keys its maps with integers or strings; any other key is malformed.
+    """
+    if major in (0, 1):
+        key: tuple[int, object] = (major, arg)
+    elif major in (2, 3):
+        key = (major, encoded[len(encoded) - arg :] if arg else b"")
+    else:
+        raise CredentialError(Reason.MALFORMED, "CBOR map key is not an integer or a string")
+    if key in seen:
+        raise CredentialError(Reason.MALFORMED, "CBOR map repeats a key")
+    seen.add(key)
 
 
 def loads(data: bytes, *, max_depth: int = MAX_DEPTH, tags: Iterable[int] = DEFAULT_TAGS) -> Any:

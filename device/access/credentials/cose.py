@@ -6,7 +6,9 @@ cannot choose the algorithm. ``alg`` "none", HMAC (HS256 = 5) and anything
 unknown are ``bad_signature``: the payload may be well formed, but nothing
 proves who made it.
 
-The key id is read from the protected header and only falls back to the
+A header map that repeats a label is malformed (RFC 9052 §3; cbor_guard
+refuses repeated map keys everywhere). The algorithm comes from the protected
+header only. The key id is read from the protected header and only falls back to the
 unprotected header when the protected one has none, as the EU DCC rules
 require (an unprotected kid must never override a signed one).
 """
@@ -47,7 +49,14 @@ class Sign1:
 
     @property
     def alg(self) -> object:
-        return self.protected.get(HDR_ALG, self.unprotected.get(HDR_ALG))
+        # Only the protected header is signed: an unprotected alg could be swapped (RFC 9052 §3.1).
+        return self.protected.get(HDR_ALG)
+
+    def alg_for(self, *, unprotected_if_unsigned_headers: bool) -> object:
+        """The algorithm; from the unprotected bucket only if asked and nothing at all is protected."""
+        if unprotected_if_unsigned_headers and not self.protected_raw and not self.protected:
+            return self.unprotected.get(HDR_ALG)
+        return self.alg
 
     @property
     def kid(self) -> bytes | None:
@@ -84,9 +93,15 @@ def decode_sign1(data: bytes) -> Sign1:
     return Sign1(protected_raw, protected, unprotected, payload, signature)
 
 
-def verify(msg: Sign1, key: PublicKey, allowed: Collection[int]) -> None:
-    """Raise bad_signature unless ``msg`` is signed by ``key`` with an allowed algorithm."""
-    alg = msg.alg
+def verify(msg: Sign1, key: PublicKey, allowed: Collection[int], *,
+           unprotected_if_unsigned_headers: bool = False) -> None:
+    """Raise bad_signature unless ``msg`` is signed by ``key`` with an allowed algorithm.
+
+    ``unprotected_if_unsigned_headers`` is for formats whose issuers send an empty protected
+    bucket with the alg unprotected (EU DCC conformance case CO20). It stays safe because the
+    key type must match the algorithm, so no swap of the unprotected alg verifies.
+    """
+    alg = msg.alg_for(unprotected_if_unsigned_headers=unprotected_if_unsigned_headers)
     if not isinstance(alg, int) or isinstance(alg, bool) or alg not in allowed:
         raise CredentialError(Reason.BAD_SIGNATURE, f"COSE algorithm {alg!r} is not accepted")
     data = msg.to_be_signed()

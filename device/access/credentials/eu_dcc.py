@@ -32,6 +32,7 @@ from typing import Any
 from entryscan.device.access.credentials import cose, hcert
 from entryscan.device.access.credentials.base import Verified, VerifyContext
 from entryscan.device.access.credentials.base45 import b45decode
+from entryscan.device.access.credentials.cbor_guard import DEFAULT_TAGS
 from entryscan.device.access.credentials.cbor_guard import loads as cbor_loads
 from entryscan.device.access.credentials.dsc import Dsc, TrustList
 from entryscan.device.access.credentials.inflate import inflate
@@ -46,6 +47,7 @@ MAX_INFLATED = 32 * 1024  # real certificates are 300-2000 bytes
 ALLOWED_ALGS = (cose.ES256, cose.PS256)
 ONE_SECOND = dt.timedelta(seconds=1)
 CLAIM_ISS, CLAIM_EXP, CLAIM_IAT, CLAIM_HCERT = 1, 4, 6, -260
+DATE_TIME_TAG = 0
 
 __all__ = ["DccError", "Dsc", "EuDccVerifier", "Step", "TrustList"]
 
@@ -118,13 +120,19 @@ def parse_claims(msg: cose.Sign1) -> Claims:
     dgc-testdata counts it), even though it runs after the signature check:
     nothing the payload says is read before it is authenticated."""
     try:
-        claims = cbor_loads(msg.payload)
+        # Tag 0 (a date-time string): some issuers tagged hcert date-times; hcert.untag_dates
+        # accepts it only where the schema has a date-time.
+        claims = cbor_loads(msg.payload, tags=DEFAULT_TAGS | {DATE_TIME_TAG})
     except CredentialError as exc:
         raise _at(Step.DECODE, exc) from None
     hc = claims.get(CLAIM_HCERT) if isinstance(claims, Mapping) else None
     cert = hc.get(1) if isinstance(hc, Mapping) else None
     if not isinstance(cert, Mapping):
         raise DccError(Reason.MALFORMED, "CWT has no hcert v1 claim", Step.DECODE)
+    try:
+        cert = hcert.untag_dates(cert)
+    except CredentialError as exc:
+        raise _at(Step.SCHEMAVALIDATION, exc) from None
     assert isinstance(claims, Mapping)
     issuer = claims.get(CLAIM_ISS, "")
     return Claims(
@@ -155,7 +163,8 @@ def check_signature(msg: cose.Sign1, trust: TrustList) -> Dsc:
     error: CredentialError | None = None
     for dsc in candidates:
         try:
-            cose.verify(msg, dsc.public_key, ALLOWED_ALGS)
+            # dgc-testdata CO20: an empty protected bucket with alg and kid unprotected verifies.
+            cose.verify(msg, dsc.public_key, ALLOWED_ALGS, unprotected_if_unsigned_headers=True)
             return dsc
         except CredentialError as exc:
             error = exc

@@ -3,7 +3,8 @@
 Python's json module recurses once per nesting level and silently keeps the
 last of duplicate keys; a scanned payload gets neither: nesting is pre-scanned
 iteratively, duplicates and a UTF-8 BOM are malformed, and so are NaN and
-Infinity, which are not JSON.
+Infinity, which are not JSON. An integer too long for Python's int() (over
+4,300 digits) is malformed too, never a stray ValueError.
 """
 
 from __future__ import annotations
@@ -60,5 +61,6 @@ def loads(data: bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
         raise CredentialError(Reason.TOO_LARGE, f"{what} nests deeper than {max_depth}")
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and Python's refusal of integers over 4,300 digits.
         raise CredentialError(Reason.MALFORMED, f"{what} is not valid JSON") from None

@@ -176,3 +176,12 @@ def test_arbitrary_digit_strings_only_raise_credential_error(digits: str) -> Non
         _verifier().verify(b"shc:/" + digits.encode(), CTX)
     except CredentialError as exc:
         assert exc.reason in {"malformed", "too_large", "bad_signature", "unknown_key"}
+
+
+@pytest.mark.parametrize("digits", [4301, 10_000])
+def test_an_integer_beyond_pythons_conversion_limit_is_malformed(digits: int) -> None:
+    # Python refuses int() of more than 4,300 digits with ValueError; a signed card must not leak it.
+    claims = _example_claims()
+    claims["vc"]["huge"] = 7  # placeholder, replaced in the JSON text below
+    body = json.dumps(claims, separators=(",", ":")).replace('"huge":7', '"huge":' + "9" * digits).encode()
+    assert _reason(mint(body=body)) == "malformed"
