@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh Debian / Raspberry Pi OS machine:
-# apt packages (mosquitto, libzbar0), a virtualenv in .venv, and entryscan with its dev tools.
+# apt packages (mosquitto, libzbar0, poppler-utils), a virtualenv in .venv, and entryscan with its dev tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q libzbar.so.0 || need_apt+=(libzbar0)
+command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)  # tests rasterise the PDF venue boards
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
