@@ -53,7 +53,10 @@ def font(bold: bool, size: int) -> ImageFont.FreeTypeFont:
 
 @functools.lru_cache(maxsize=2)
 def _covered(bold: bool) -> frozenset[int]:
-    from fontTools.ttLib import TTFont
+    try:
+        from fontTools.ttLib import TTFont
+    except ImportError:
+        raise ConfigError("poster", "needs fontTools and fpdf2: pip install 'entryscan[provision]'") from None
 
     with TTFont(str(BOLD if bold else REGULAR)) as ttf:
         return frozenset(ttf.getBestCmap())
@@ -142,7 +145,10 @@ def _runs(row: tuple[bool, ...]) -> list[tuple[int, int]]:
 
 
 def render_pdf(board: Board, path: Path, title: str) -> None:
-    from fpdf import FPDF
+    try:
+        from fpdf import FPDF
+    except ImportError:
+        raise ConfigError("poster", "a PDF needs fpdf2: pip install 'entryscan[provision]' (or write a .png)") from None
 
     mm = 25.4 / DPI  # one layout pixel in millimetres
     pdf = FPDF(unit="mm", format="A4")
