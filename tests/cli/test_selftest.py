@@ -7,7 +7,13 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter
 
-from entryscan.device.cli.selftest import MIN_SHARPNESS, check_camera, check_roundtrip, check_storage, sharpness
+from entryscan.device.cli.selftest import (
+    MIN_SHARPNESS,
+    check_camera,
+    check_roundtrip,
+    check_storage,
+    sharpness,
+)
 from entryscan.device.config.settings import load_config
 from entryscan.device.scan.decoders import load_grey
 from entryscan.provisioning.__main__ import main as provision
