@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (ConfigError, FileExistsError) as exc:
+    except (ConfigError, OSError) as exc:  # FileExistsError included: nothing is overwritten
         print(f"entryscan-provision: {exc}", file=sys.stderr)
         return EX_REFUSED
 

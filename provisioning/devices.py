@@ -16,11 +16,14 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from entryscan.device.config.settings import PolicyMode, parse_config
 from entryscan.device.errors import ConfigError
 from entryscan.device.keys import write_new
 from entryscan.provisioning import manifest
 from entryscan.provisioning.pki import (
+    LeafKey,
     SiteCA,
     cert_pem,
     csr_public_key,
@@ -107,9 +110,22 @@ def add_device(site_dir: Path, request: DeviceRequest, out: Path) -> list[Path]:
     public_key = csr_public_key(request.csr, request.device) if request.csr is not None else None
     ca = SiteCA.load(site_dir)
     out.mkdir(mode=0o700, parents=True, exist_ok=False)
+    try:
+        cert = _write_bundle(site_dir, ca, out, public_key, config)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # a half bundle must not be installed; the folder was ours
+        raise
+    record = manifest.DeviceRecord(request.device, request.door, request.venue, fingerprint(cert))
+    manifest.save(site_dir, site.with_device(record))
+    return sorted(out.iterdir())
+
+
+def _write_bundle(site_dir: Path, ca: SiteCA, out: Path, public_key: LeafKey | None,
+                  config: str) -> x509.Certificate:
+    device = parse_config(config, ETC).device.id
     if public_key is None:
         public_key = new_leaf_key(out / "device.key")
-    cert = ca.issue(request.device, public_key)
+    cert = ca.issue(device, public_key)
     write_new(out / "device.pem", cert_pem(cert), 0o644)
     write_new(out / "ca.pem", ca.pem, 0o644)
     write_private(out / "site.key", (site_dir / "site.key").read_bytes())
@@ -117,6 +133,4 @@ def add_device(site_dir: Path, request: DeviceRequest, out: Path) -> list[Path]:
         shutil.copyfile(site_dir / public, out / public)
     write_new(out / "badges.txt", BADGES_HEADER.encode(), 0o644)
     write_new(out / "config.toml", config.encode(), 0o644)
-    record = manifest.DeviceRecord(request.device, request.door, request.venue, fingerprint(cert))
-    manifest.save(site_dir, site.with_device(record))
-    return sorted(out.iterdir())
+    return cert

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from entryscan.device.errors import ConfigError
-from entryscan.device.keys import write_new
+from entryscan.device.keys import _read_private, write_new
 
 CA_YEARS = 20
 LEAF_DAYS = 5 * 365
@@ -70,7 +70,7 @@ class SiteCA:
     @classmethod
     def load(cls, site_dir: Path) -> SiteCA:
         try:
-            key = serialization.load_pem_private_key((site_dir / "ca.key").read_bytes(), password=None)
+            key = serialization.load_pem_private_key(_read_private(site_dir / "ca.key", "ca.key"), password=None)
             cert = x509.load_pem_x509_certificate((site_dir / "ca.pem").read_bytes())
         except (OSError, ValueError) as exc:
             raise ConfigError(str(site_dir), f"cannot load the site CA (ca.key, ca.pem): {exc}") from None

@@ -282,3 +282,16 @@ def test_acl_is_regenerated_for_devices_added_later(site: Site) -> None:
     assert (site.broker_dir / "server.key").read_bytes() == key_before  # keys are kept, never overwritten
     assert main(["broker", "--site-dir", str(site.dir), "--out", str(site.broker_dir), "--host", "other.example",
                  "--port", str(site.port)]) == 78  # a server cert for another host would need a new key
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_below_1_2_is_refused(site: Site, version: ssl.TLSVersion) -> None:
+    ctx = tls_context(site.dir / "ca.pem", site.bundle("door-a"))
+    ctx.minimum_version = ctx.maximum_version = version
+    if version < ssl.TLSVersion.TLSv1_2:
+        ctx.set_ciphers("DEFAULT@SECLEVEL=0")  # let this client offer TLS 1.1 at all: the broker must refuse it
+        with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_PROTOCOL_VERSION"):  # the broker's alert
+            first_reply(site.port, ctx)
+    else:
+        assert first_reply(site.port, ctx)[:1] == b"\x20"

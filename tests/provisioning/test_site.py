@@ -162,3 +162,14 @@ def test_manifest_keeps_text_exactly_and_refuses_garbage(tmp_path: Path) -> None
     (site / "site.toml").write_text("[site]\nformat = 1\nsite = 'hq'\nname = 'x'\n[[devices]]\nid = 'Bad'\ndoor='d'\n")
     with pytest.raises(ValueError, match=r"devices\[0\]\.id"):
         manifest.load(site)
+
+
+def test_a_device_add_that_fails_midway_leaves_no_half_bundle(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    site = tmp_path / "site"
+    assert init(site) == 0
+    (site / "lists.pub").unlink()  # e.g. a site folder copied without its public keys
+    assert add(site, "door-1", tmp_path / "d1") == 78
+    assert "lists.pub" in capsys.readouterr().err
+    assert not (tmp_path / "d1").exists()  # no bundle with a key but no trust anchors to install by mistake
+    assert manifest.load(site).devices == ()
