@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -36,6 +37,7 @@ class Site:
     dir: Path
     broker_dir: Path
     port: int
+    proc: subprocess.Popen[bytes] | None = None
 
     def bundle(self, device: str) -> Path:
         return self.dir.parent / f"bundle-{device}"
@@ -67,6 +69,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     try:
         assert wait_for(lambda: _listening(hq.port) or proc.poll() is not None, timeout=10)
         assert proc.poll() is None, (tmp_path / "mosquitto.log").read_text()
+        hq.proc = proc
         yield hq
     finally:
         proc.kill()
@@ -276,9 +279,17 @@ def test_acl_is_regenerated_for_devices_added_later(site: Site) -> None:
     assert "user door-c" not in acl.read_text()
     assert main(["device", "add", "--site-dir", str(site.dir), "--device", "door-c", "--door", "side",
                  "--broker", f"mqtts://localhost:{site.port}", "--out", str(site.bundle("door-c"))]) == 0
-    assert main(["broker", "--site-dir", str(site.dir), "--out", str(site.broker_dir), "--host", "localhost",
-                 "--port", str(site.port)]) == 0
-    assert "user door-c\ntopic write entryscan/hq/door-c/status" in acl.read_text()
+    door_c = device_client(site, "door-c")  # its certificate is the site's, but the running ACL has no door-c
+    try:
+        assert door_c.publish("entryscan/hq/door-c/entry", b"{}") == NOT_AUTHORIZED
+        assert main(["broker", "--site-dir", str(site.dir), "--out", str(site.broker_dir), "--host", "localhost",
+                     "--port", str(site.port), "--bind", "127.0.0.1"]) == 0
+        assert "user door-c\ntopic write entryscan/hq/door-c/status" in acl.read_text()
+        assert site.proc is not None
+        site.proc.send_signal(signal.SIGHUP)  # mosquitto re-reads the ACL file on a reload
+        assert wait_for(lambda: door_c.publish("entryscan/hq/door-c/entry", b"{}") < 0x80, timeout=10)
+    finally:
+        door_c.close()
     assert (site.broker_dir / "server.key").read_bytes() == key_before  # keys are kept, never overwritten
     assert main(["broker", "--site-dir", str(site.dir), "--out", str(site.broker_dir), "--host", "other.example",
                  "--port", str(site.port)]) == 78  # a server cert for another host would need a new key
