@@ -35,8 +35,12 @@ check_bundle() {
   for f in "${PUBLIC_FILES[@]}" site.key badges.txt; do
     [ -f "$BUNDLE/$f" ] || die "$BUNDLE/$f is missing (make bundles with entryscan-provision device add)"
   done
-  [ -f "$BUNDLE/device.key" ] || [ -f "$ETC/device.key" ] ||
+  local key="$BUNDLE/device.key"
+  [ -f "$key" ] || key="$ETC/device.key"
+  [ -f "$key" ] ||
     die "the bundle has no device.key and $ETC/device.key does not exist (run entryscan csr on this device first)"
+  [ "$(openssl x509 -noout -pubkey -in "$BUNDLE/device.pem")" = "$(openssl pkey -pubout -in "$key")" ] ||
+    die "device.pem in the bundle is not a certificate for $key (a bundle for another device?)"
   [ -f "$SRC/systemd/entryscan.service" ] || die "no systemd/entryscan.service under $SRC"
 }
 
@@ -88,6 +92,9 @@ install_bundle() {
   for f in "${PRIVATE_FILES[@]}"; do
     if [ -f "$BUNDLE/$f" ]; then put "$f" 0600 "$SERVICE_USER:$SERVICE_USER"; fi
   done
+  # A key made here by `entryscan csr` or openssl (as root) must become the service user's.
+  chmod 0600 "$ETC/device.key"
+  chown "$SERVICE_USER:$SERVICE_USER" "$ETC/device.key"
   if [ ! -e "$ETC/badges.txt" ]; then  # the site may have filled it since: keep it
     put badges.txt 0640 "root:$SERVICE_USER"
   fi

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="install-pi.sh insists
 
 class FakePi:
     def __init__(self, tmp: Path) -> None:
+        tmp.mkdir(exist_ok=True)
         self.root = tmp / "root"
         self.log = tmp / "calls.log"
         self.stubs = tmp / "stubs"
@@ -117,17 +118,22 @@ def test_a_different_key_is_never_overwritten(tmp_path: Path) -> None:
 def test_a_csr_bundle_needs_the_key_made_on_the_device(tmp_path: Path) -> None:
     from entryscan.device.cli.main import main as entryscan
 
-    pi = FakePi(tmp_path)
-    pi.etc.mkdir(parents=True)
-    csr = tmp_path / "door-3.csr"
-    assert entryscan(["csr", "--device", "door-3", "--key", str(tmp_path / "elsewhere.key"), "--out", str(csr)]) == 0
-    bundle = make_bundle(tmp_path, "door-3", "--csr", str(csr))
-    refused = pi.install(bundle)
+    pi, blank_pi, other_pi = FakePi(tmp_path / "pi"), FakePi(tmp_path / "blank"), FakePi(tmp_path / "other")
+    for fake in (pi, other_pi):
+        fake.etc.mkdir(parents=True)
+        csr = fake.root / "door-3.csr"
+        assert entryscan(["csr", "--device", "door-3", "--key", str(fake.etc / "device.key"), "--out", str(csr)]) == 0
+    bundle = make_bundle(tmp_path, "door-3", "--csr", str(pi.root / "door-3.csr"))
+    refused = blank_pi.install(bundle)
     assert refused.returncode == 1 and "run entryscan csr on this device first" in refused.stderr
-    assert entryscan(["csr", "--device", "door-3", "--key", str(pi.etc / "device.key"), "--out", str(csr)]) == 0
+    mismatched = other_pi.install(bundle)
+    assert mismatched.returncode == 1 and "not a certificate for" in mismatched.stderr
+    assert not (other_pi.etc / "device.pem").exists()
     key = (pi.etc / "device.key").read_bytes()
-    assert pi.install(bundle).returncode == 0
+    done = pi.install(bundle)
+    assert done.returncode == 0, done.stderr
     assert (pi.etc / "device.key").read_bytes() == key and (pi.etc / "device.pem").exists()
+    assert f"chown entryscan:entryscan {pi.etc}/device.key" in pi.calls()  # made by root, used by the service
 
 
 def test_an_incomplete_bundle_is_refused_before_anything_is_installed(tmp_path: Path) -> None:
