@@ -56,8 +56,7 @@ def cmd_venue_add(args: argparse.Namespace) -> int:
         raise ConfigError("--venue", f"{args.venue!r} exists (version {old.version}); add --replace to change it")
     updated = site.with_venue(venue)
     manifest.save(args.site_dir, updated)
-    recorded = updated.venue(args.venue)
-    assert recorded is not None
+    recorded = updated.venue(args.venue) or venue
     print(json.dumps({"venue": recorded.id, "version": recorded.version}))
     return EX_OK
 
