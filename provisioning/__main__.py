@@ -64,6 +64,11 @@ def add_site_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add.add_argument("--venue", default="", metavar="ID", help="the venue this door belongs to")
     add.add_argument("--policy", default="allowlist", help="[policy] mode of the door (default allowlist)")
 
+    remove = _add(device, "remove", cmd_device_remove, "retire a device: out of the ACL, its certificate revoked "
+                                                       "(then run broker again and reload mosquitto)")
+    _site_dir(remove)
+    remove.add_argument("--device", required=True, metavar="ID")
+
     broker = _add(sub, "broker", cmd_broker, "write a complete TLS mosquitto config with the ACL for every device")
     _site_dir(broker)
     broker.add_argument("--out", type=Path, required=True, metavar="DIR")
@@ -112,6 +117,16 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     _print_files(add_device(args.site_dir, request, args.out))
     print(f"next: entryscan-provision broker --site-dir {args.site_dir} --out BROKER_DIR --host HOST (ACL), "
           f"then on the Pi: sudo scripts/install-pi.sh {args.out}", file=sys.stderr)
+    return EX_OK
+
+
+def cmd_device_remove(args: argparse.Namespace) -> int:
+    from entryscan.provisioning.devices import remove_device
+
+    record = remove_device(args.site_dir, args.device)
+    print(f"retired {record.id} (certificate serial {record.certificate_serial or 'unknown'})")
+    print(f"next: entryscan-provision broker --site-dir {args.site_dir} --out BROKER_DIR --host HOST, then reload "
+          "mosquitto: the ACL drops the device and the CRL revokes its certificate", file=sys.stderr)
     return EX_OK
 
 

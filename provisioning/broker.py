@@ -23,7 +23,7 @@ from cryptography import x509
 from entryscan.device.errors import ConfigError
 from entryscan.device.keys import write_new
 from entryscan.provisioning import manifest
-from entryscan.provisioning.pki import SiteCA, cert_pem, new_leaf_key
+from entryscan.provisioning.pki import SiteCA, cert_pem, new_leaf_key, revocation_list
 
 COLLECTOR = "collector"
 DEVICE_WRITES = ("status", "state", "entry", "alert", "cmd/+/result")
@@ -83,6 +83,7 @@ def render_conf(out: Path, port: int, bind: str, data_dir: Path) -> str:
         "tls_version tlsv1.2",
         "require_certificate true",
         "use_identity_as_username true",
+        f"crlfile {out / 'crl.pem'}",
         "",
     ]
     return "\n".join(lines)
@@ -140,5 +141,7 @@ def write_broker(site_dir: Path, out: Path, host: str, port: int = 8883, bind: s
     _leaf(ca, out, "server", host, (host,))
     _leaf(ca, out, COLLECTOR, COLLECTOR)
     _replace_text(out / "acl", render_acl(site))
+    revoked = [int(d.certificate_serial, 16) for d in site.retired_devices if d.certificate_serial]
+    _replace_text(out / "crl.pem", revocation_list(ca, revoked).decode())
     _replace_text(out / "mosquitto.conf", render_conf(out, port, bind, data))
     return sorted(p for p in out.iterdir() if p.is_file())

@@ -115,7 +115,8 @@ def add_device(site_dir: Path, request: DeviceRequest, out: Path) -> list[Path]:
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # a half bundle must not be installed; the folder was ours
         raise
-    record = manifest.DeviceRecord(request.device, request.door, request.venue, fingerprint(cert))
+    record = manifest.DeviceRecord(request.device, request.door, request.venue, fingerprint(cert),
+                                   f"{cert.serial_number:x}")
     manifest.save(site_dir, site.with_device(record))
     return sorted(out.iterdir())
 
@@ -134,3 +135,13 @@ def _write_bundle(site_dir: Path, ca: SiteCA, out: Path, public_key: LeafKey | N
     write_new(out / "badges.txt", BADGES_HEADER.encode(), 0o644)
     write_new(out / "config.toml", config.encode(), 0o644)
     return cert
+
+
+def remove_device(site_dir: Path, device: str) -> manifest.DeviceRecord:
+    """Retire ``device``: it leaves the ACL and its certificate goes on the CRL at the next ``broker`` run."""
+    site = manifest.load(site_dir)
+    record = site.device(device)
+    if record is None:
+        raise ConfigError("--device", f"{device!r} is not a device of site {site.site}")
+    manifest.save(site_dir, site.without_device(device))
+    return record

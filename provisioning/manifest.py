@@ -85,6 +85,7 @@ class DeviceRecord:
     door: str
     venue: str = ""  # "" = not assigned to a venue
     certificate_sha256: str = ""
+    certificate_serial: str = ""  # hex; a removed device's serial goes on the broker's CRL
 
     def check(self, where: str) -> DeviceRecord:
         check_id(self.id, f"{where}.id")
@@ -103,6 +104,7 @@ class Manifest:
     venues: tuple[Venue, ...] = ()
     devices: tuple[DeviceRecord, ...] = ()
     retired_venues: tuple[Venue, ...] = field(default=())  # earlier versions, so old boards still verify
+    retired_devices: tuple[DeviceRecord, ...] = field(default=())  # removed: their certificates are revoked
 
     def venue(self, venue_id: str) -> Venue | None:
         return next((v for v in self.venues if v.id == venue_id), None)
@@ -125,6 +127,11 @@ class Manifest:
 
     def with_device(self, device: DeviceRecord) -> Manifest:
         return replace(self, devices=(*self.devices, device))
+
+    def without_device(self, device_id: str) -> Manifest:
+        gone = [d for d in self.devices if d.id == device_id]
+        return replace(self, devices=tuple(d for d in self.devices if d.id != device_id),
+                       retired_devices=(*self.retired_devices, *gone))
 
 
 def _toml_value(value: object) -> str:
@@ -153,6 +160,8 @@ def dumps(manifest: Manifest) -> str:
         lines += _table("[[devices]]", device)
     for venue in manifest.retired_venues:
         lines += _table("[[retired_venues]]", venue)
+    for device in manifest.retired_devices:
+        lines += _table("[[retired_devices]]", device)
     return "\n".join(lines)
 
 
@@ -184,7 +193,8 @@ def loads(text: str) -> Manifest:
         prefix=check_text(site.get("prefix", "entryscan"), "site.prefix"),
         base_url=check_text(site.get("base_url", ""), "site.base_url", required=False),
         venues=_records(table, "venues", Venue), devices=_records(table, "devices", DeviceRecord),
-        retired_venues=_records(table, "retired_venues", Venue))
+        retired_venues=_records(table, "retired_venues", Venue),
+        retired_devices=_records(table, "retired_devices", DeviceRecord))
     for key, ids in (("venues", [v.id for v in manifest.venues]), ("devices", [d.id for d in manifest.devices])):
         if len(ids) != len(set(ids)):
             raise ConfigError(f"{MANIFEST}: {key}", "an id appears twice")

@@ -101,6 +101,19 @@ class SiteCA:
         return builder.sign(self.key, hashes.SHA256())
 
 
+def revocation_list(ca: SiteCA, serials: list[int], valid_days: int = LEAF_DAYS) -> bytes:
+    """A CRL (PEM) of ``serials``, signed by the site CA. Its nextUpdate is far off on purpose: mosquitto refuses
+    every client once a CRL has expired, and the CA is kept offline, so the list is renewed only with a device
+    removal (or a ``broker`` run) rather than on a schedule."""
+    now = dt.datetime.now(dt.UTC)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+               .last_update(now - dt.timedelta(hours=1)).next_update(now + dt.timedelta(days=valid_days)))
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
 def _general_name(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))

@@ -306,3 +306,24 @@ def test_tls_below_1_2_is_refused(site: Site, version: ssl.TLSVersion) -> None:
             first_reply(site.port, ctx)
     else:
         assert first_reply(site.port, ctx)[:1] == b"\x20"
+
+
+def test_a_removed_device_is_revoked_and_out_of_the_acl(site: Site) -> None:
+    door_b = tls_context(site.dir / "ca.pem", site.bundle("door-b"))
+    door_a = tls_context(site.dir / "ca.pem", site.bundle("door-a"))
+    assert first_reply(site.port, door_b)[:1] == b"\x20"
+    assert main(["device", "remove", "--site-dir", str(site.dir), "--device", "door-b"]) == 0
+    assert main(["broker", "--site-dir", str(site.dir), "--out", str(site.broker_dir), "--host", "localhost",
+                 "--port", str(site.port), "--bind", "127.0.0.1"]) == 0
+    assert "user door-b" not in (site.broker_dir / "acl").read_text()
+    assert site.proc is not None
+    site.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: _refused(site.port, door_b), timeout=10)  # the CRL is re-read on a reload
+    assert first_reply(site.port, door_a)[:1] == b"\x20"  # the other doors are unaffected
+
+
+def _refused(port: int, ctx: ssl.SSLContext) -> bool:
+    try:
+        return first_reply(port, ctx) == b""
+    except ssl.SSLError:
+        return True
