@@ -11,5 +11,6 @@ ROOTS = ("device", "collector", "provisioning")
 
 setup(
     package_dir={f"entryscan.{root}": root for root in ROOTS},
+    package_data={"entryscan.provisioning.fonts": ["*.ttf", "*.txt", "*.md"]},
     packages=[f"entryscan.{root}{sub}" for root in ROOTS for sub in ["", *(f".{p}" for p in find_packages(root))]],
 )

@@ -1,20 +1,36 @@
-"""``entryscan-provision``: the field technician's tool for per-device bundles."""
+"""``entryscan-provision``: the field technician's tool: a site, its devices, its broker and venue boards.
+
+Exit status: 0 done, 1 a check failed (poster check), 2 usage, 78 refused (bad input, existing key or site).
+No command prints or logs a private key; private files are created 0600 and never overwritten.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from entryscan.device.errors import ConfigError
-from entryscan.provisioning.bundle import DeviceSpec, build_bundle
+
+EX_OK, EX_FAIL, EX_REFUSED = 0, 1, 78
+Handler = Callable[[argparse.Namespace], int]
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="entryscan-provision", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    bundle = sub.add_parser("bundle", help="key, CSR, config and broker ACL for one device")
+def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler,
+         text: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=text, description=text)
+    parser.set_defaults(func=handler)
+    return parser
+
+
+def _site_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--site-dir", type=Path, required=True, metavar="SITE_DIR")
+
+
+def add_bundle_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bundle = _add(sub, "bundle", cmd_bundle, "key, CSR, config and ACL lines for one device of a site whose "
+                                              "CA you run yourself (a site dir uses 'device add')")
     bundle.add_argument("--device", required=True, help="device id, e.g. door-1")
     bundle.add_argument("--site", required=True)
     bundle.add_argument("--door", required=True)
@@ -23,22 +39,120 @@ def make_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--site-key", type=Path, required=True,
                         help="the site's pseudonym key file (created 0600 if missing; shared by the site's doors)")
     bundle.add_argument("--out", type=Path, required=True, help="new folder for the bundle")
+
+
+def add_site_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    site = sub.add_parser("site", help="site CA, signing keys and manifest").add_subparsers(
+        dest="site_command", required=True)
+    init = _add(site, "init", cmd_site_init, "create a site: CA, pass-issuer, list-signer, venue-board and "
+                                             "pseudonym keys (0600) and site.toml")
+    init.add_argument("--site", required=True, metavar="ID")
+    init.add_argument("--dir", type=Path, required=True, metavar="SITE_DIR")
+    init.add_argument("--name", help="display name (default: the id)")
+    init.add_argument("--prefix", default="entryscan", help="MQTT topic prefix")
+
+    device = sub.add_parser("device", help="devices of the site").add_subparsers(dest="device_command",
+                                                                                 required=True)
+    add = _add(device, "add", cmd_device_add, "write a device bundle signed by the site CA and record the device")
+    _site_dir(add)
+    add.add_argument("--device", required=True, metavar="ID")
+    add.add_argument("--door", required=True, metavar="DOOR")
+    add.add_argument("--broker", required=True, metavar="mqtts://HOST:PORT")
+    add.add_argument("--out", type=Path, required=True, metavar="DIR", help="new folder for the bundle")
+    add.add_argument("--csr", type=Path, metavar="FILE", help="certify this request (from 'entryscan csr') "
+                                                              "instead of making a key here")
+    add.add_argument("--venue", default="", metavar="ID", help="the venue this door belongs to")
+    add.add_argument("--policy", default="allowlist", help="[policy] mode of the door (default allowlist)")
+
+    remove = _add(device, "remove", cmd_device_remove, "retire a device: out of the ACL, its certificate revoked "
+                                                       "(then run broker again and reload mosquitto)")
+    _site_dir(remove)
+    remove.add_argument("--device", required=True, metavar="ID")
+
+    broker = _add(sub, "broker", cmd_broker, "write a complete TLS mosquitto config with the ACL for every device")
+    _site_dir(broker)
+    broker.add_argument("--out", type=Path, required=True, metavar="DIR")
+    broker.add_argument("--host", required=True, metavar="NAME", help="the broker's name as devices dial it")
+    broker.add_argument("--port", type=int, default=8883)
+    broker.add_argument("--bind", default="", metavar="ADDRESS", help="listen on this address only")
+    broker.add_argument("--data-dir", type=Path, metavar="DIR", help="persistence folder (default OUT/data)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="entryscan-provision", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_bundle_parser(sub)
+    add_site_parsers(sub)
+    from entryscan.provisioning.venue_cli import add_venue_parsers
+
+    add_venue_parsers(sub)
     return parser
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from entryscan.provisioning.bundle import DeviceSpec, build_bundle
+
+    spec = DeviceSpec(device=args.device, site=args.site, door=args.door, broker=args.broker, prefix=args.prefix)
+    files = build_bundle(spec, args.site_key, args.out)
+    _print_files(files)
+    print("next: have the site CA sign device.csr into device.pem; copy the bundle to /etc/entryscan "
+          "(0640 root:entryscan, keys 0600 entryscan); add mosquitto.acl to the broker's ACL file.", file=sys.stderr)
+    return EX_OK
+
+
+def cmd_site_init(args: argparse.Namespace) -> int:
+    from entryscan.provisioning.site import init_site
+
+    _print_files(init_site(args.dir, args.site, args.name or args.site, args.prefix))
+    print(f"next: entryscan-provision device add --site-dir {args.dir} ... and broker --site-dir {args.dir} ...; "
+          "keep ca.key, issuer.key, lists.key and venues.key offline.", file=sys.stderr)
+    return EX_OK
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    from entryscan.provisioning.devices import DeviceRequest, add_device
+
+    request = DeviceRequest(device=args.device, door=args.door, broker=args.broker, venue=args.venue,
+                            policy=args.policy, csr=args.csr)
+    _print_files(add_device(args.site_dir, request, args.out))
+    print(f"next: entryscan-provision broker --site-dir {args.site_dir} --out BROKER_DIR --host HOST (ACL), "
+          f"then on the Pi: sudo scripts/install-pi.sh {args.out}", file=sys.stderr)
+    return EX_OK
+
+
+def cmd_device_remove(args: argparse.Namespace) -> int:
+    from entryscan.provisioning.devices import remove_device
+
+    record = remove_device(args.site_dir, args.device)
+    print(f"retired {record.id} (certificate serial {record.certificate_serial or 'unknown'})")
+    print(f"next: entryscan-provision broker --site-dir {args.site_dir} --out BROKER_DIR --host HOST, then reload "
+          "mosquitto: the ACL drops the device and the CRL revokes its certificate", file=sys.stderr)
+    return EX_OK
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from entryscan.provisioning.broker import write_broker
+
+    files = write_broker(args.site_dir, args.out, args.host, args.port, args.bind, args.data_dir)
+    _print_files(files)
+    print(f"run: mosquitto -c {args.out.resolve() / 'mosquitto.conf'} (after adding devices: run this again "
+          "and reload mosquitto with SIGHUP)", file=sys.stderr)
+    return EX_OK
+
+
+def _print_files(files: Sequence[Path]) -> None:
+    for path in files:
+        print(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    spec = DeviceSpec(device=args.device, site=args.site, door=args.door, broker=args.broker, prefix=args.prefix)
     try:
-        files = build_bundle(spec, args.site_key, args.out)
-    except (ConfigError, FileExistsError) as exc:
+        code: int = args.func(args)
+        return code
+    except (ConfigError, OSError) as exc:  # FileExistsError included: nothing is overwritten
         print(f"entryscan-provision: {exc}", file=sys.stderr)
-        return 78
-    for path in files:
-        print(path)
-    print("next: have the site CA sign device.csr into device.pem; copy the bundle to /etc/entryscan "
-          "(0640 root:entryscan, keys 0600 entryscan); add mosquitto.acl to the broker's ACL file.", file=sys.stderr)
-    return 0
+        return EX_REFUSED
 
 
 if __name__ == "__main__":

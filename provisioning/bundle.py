@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from entryscan.device.config.settings import ID_PATTERN, parse_config
 from entryscan.device.errors import ConfigError
 from entryscan.device.keys import load_or_create_key, write_new
+from entryscan.provisioning.broker import device_acl
 
 ETC = Path("/etc/entryscan")
 
@@ -54,15 +55,6 @@ codes_file = "{etc}/badges.txt"
 subject_key_file = "{etc}/site.key"
 """
 
-ACL_TEMPLATE = """\
-# mosquitto ACL for {device} (certificate CN = MQTT username with use_identity_as_username true)
-user {device}
-topic write {prefix}/{site}/{device}/#
-topic read {prefix}/{site}/{device}/cmd/#
-topic read {prefix}/{site}/lists/#
-topic write homeassistant/device/{device}/config
-topic read homeassistant/status
-"""
 
 
 @dataclass(frozen=True)
@@ -110,5 +102,7 @@ def build_bundle(spec: DeviceSpec, site_key: Path, out: Path) -> list[Path]:
     config = CONFIG_TEMPLATE.format(etc=ETC, **vars(spec))
     parse_config(config, ETC)  # the bundle must pass the device's own validation
     (out / "config.toml").write_text(config)
-    (out / "mosquitto.acl").write_text(ACL_TEMPLATE.format(**vars(spec)))
+    acl = device_acl(spec.prefix, spec.site, spec.device)  # the same lines `broker` generates from a manifest
+    (out / "mosquitto.acl").write_text(f"# mosquitto ACL for {spec.device} (certificate CN = MQTT username)\n"
+                                       + "\n".join(acl))
     return sorted(out.iterdir())

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh Debian / Raspberry Pi OS machine:
-# apt packages (mosquitto, libzbar0, systemd), a virtualenv in .venv, and entryscan with its dev tools,
-# pinned by constraints.txt (the versions the suite passed with).
+# apt packages (mosquitto, libzbar0, poppler-utils, systemd), a virtualenv in .venv, and entryscan with its dev
+# tools, pinned by constraints.txt (the versions the suite passed with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q libzbar.so.0 || need_apt+=(libzbar0)
+command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)  # tests rasterise the PDF venue boards
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # systemd-analyze scores the shipped unit and expands its syscall filter (tests/test_systemd_unit.py);
 # the package also brings libseccomp2, which the seccomp tests load.

@@ -171,11 +171,13 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _register_extensions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from entryscan.device.cli.csr import register as register_csr
     from entryscan.device.cli.issuer import register
     from entryscan.device.cli.provision import register as register_provisioning
 
     register(sub)
     register_provisioning(sub)
+    register_csr(sub)
 
 
 def setup_logging(verbose: bool) -> None:

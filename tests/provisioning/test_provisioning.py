@@ -7,6 +7,7 @@ from cryptography import x509
 
 from entryscan.device.config.settings import load_config
 from entryscan.provisioning.__main__ import main
+from tests.conftest import MosquittoFactory
 
 
 def bundle(tmp_path: Path, device: str, out: str, broker: str = "mqtts://broker.example:8883") -> int:
@@ -28,7 +29,7 @@ def test_bundle_is_private_unique_and_valid(tmp_path: Path) -> None:
     assert csr.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)[0].value == "door-1"
     cfg_text = (b1 / "config.toml").read_text()
     assert 'url = "mqtts://broker.example:8883"' in cfg_text and "password" not in cfg_text
-    assert "topic write entryscan/hq/door-1/#" in (b1 / "mosquitto.acl").read_text()
+    assert "topic write entryscan/hq/door-1/entry" in (b1 / "mosquitto.acl").read_text()
 
 
 def test_bundle_config_passes_device_validation(tmp_path: Path) -> None:
@@ -46,3 +47,25 @@ def test_bad_input_is_refused(tmp_path: Path, device: str, broker: str) -> None:
 def test_existing_bundle_is_never_overwritten(tmp_path: Path) -> None:
     assert bundle(tmp_path, "door-1", "b") == 0
     assert bundle(tmp_path, "door-1", "b") == 78
+
+
+def test_bundle_acl_lets_only_the_collector_confirm(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
+    """CONFIRM contract: a door reads its own confirm topic and cannot write it (nor its tag discovery be refused)."""
+    from tests.provisioning.test_broker import Client
+    from tests.support.mosquitto import free_port
+    from tests.support.pki import ScratchCA
+
+    assert bundle(tmp_path, "door-1", "b") == 0
+    ca = ScratchCA(tmp_path / "pki")
+    server, door = ca.issue("broker", server=True, hosts=("localhost",)), ca.issue("door-1", server=False)
+    port = free_port()
+    mosquitto_factory(acl=(tmp_path / "b" / "mosquitto.acl").read_text(), extra_conf="\n".join([
+        f"listener {port} 127.0.0.1", f"cafile {ca.path}", f"certfile {server.cert}", f"keyfile {server.key}",
+        "require_certificate true", "use_identity_as_username true"]))
+    client = Client(port, ca.path, door.cert, door.key)
+    try:
+        assert client.publish("entryscan/hq/door-1/entry", b"{}") < 0x80  # 0x10: taken, no subscriber
+        assert client.publish("homeassistant/tag/door-1/scan/config", b"{}") < 0x80
+        assert client.publish("entryscan/hq/door-1/confirm", b"{}") == 0x87
+    finally:
+        client.close()

@@ -1,0 +1,1 @@
+"""DejaVu Sans for venue boards (data only; licence in LICENSE-DejaVu.txt)."""
