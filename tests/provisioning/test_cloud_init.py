@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from entryscan.device.cli.main import main
-from entryscan.provisioning.bundle import DeviceSpec, build_bundle
+from entryscan.provisioning.__main__ import main as provision
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD_INIT = ROOT / "provisioning" / "cloud-init"
@@ -34,9 +34,10 @@ def first_boot(tmp_path: Path) -> tuple[Path, Path, str]:
         pytest.skip("vendor-data installs files owned by root (CI runs as root)")
     root = tmp_path / "root"
     boot = root / "boot" / "firmware" / "entryscan"
-    build_bundle(DeviceSpec("door-1", "hq", "main", "mqtts://broker.example:8883"), tmp_path / "site.key", boot)
-    (boot / "ca.pem").write_text("site CA\n")
-    (boot / "device.pem").write_text("signed device certificate\n")
+    site = tmp_path / "site"
+    assert provision(["site", "init", "--site", "hq", "--dir", str(site)]) == 0
+    assert provision(["device", "add", "--site-dir", str(site), "--device", "door-1", "--door", "main",
+                      "--broker", "mqtts://broker.example:8883", "--out", str(boot)]) == 0
     (boot / "src").symlink_to(ROOT)
     stubs = tmp_path / "stubs"
     stubs.mkdir()
@@ -59,7 +60,7 @@ def test_secrets_leave_the_boot_partition_with_private_modes(first_boot: tuple[P
     for secret in ("device.key", "site.key"):
         assert not (boot / secret).exists()
         assert mode(etc / secret) == 0o600
-    for public in ("config.toml", "ca.pem", "device.pem", "badges.txt"):
+    for public in ("config.toml", "ca.pem", "device.pem", "badges.txt", "issuer.pub", "lists.pub"):
         assert mode(etc / public) == 0o640
 
 
