@@ -66,8 +66,10 @@ def exposure() -> float:
 def test_exposure_is_ok_and_the_unit_quotes_it() -> None:
     score = exposure()
     assert score <= MAX_EXPOSURE
-    # The comment at the top of the unit (and the README) quote the measured score.
+    # The comment at the top of the unit and the README quote the measured score.
     assert f"scores {score:.1f} (OK)" in UNIT.read_text()
+    readme = (UNIT.parents[1] / "README.md").read_text()
+    assert f"scores the unit **{score:.1f} (OK)**" in readme
 
 
 def test_no_setting_that_breaks_camera_gpio_clock_or_device_tree() -> None:
