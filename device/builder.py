@@ -17,6 +17,7 @@ from entryscan.device.access.clock import SystemClock
 from entryscan.device.config.paths import load_subject_key
 from entryscan.device.config.settings import Config
 from entryscan.device.delivery.journal import Journal
+from entryscan.device.errors import JournalError
 from entryscan.device.hardware.feedback import GpioFeedback
 from entryscan.device.hardware.tamper import TamperSwitch
 from entryscan.device.keys import os_error
@@ -57,6 +58,16 @@ def make_journal_opener(cfg: Config, clock: Clock) -> Callable[[], Journal]:
     return open_journal
 
 
+def _probe_journal(open_journal: Callable[[], Journal]) -> None:
+    """A journal path that names a directory or some other file is a config error (78) now, not a door that runs
+    on without recording; a disk that cannot be written yet is not: the scan loop's storage-fault handling and the
+    publisher's retries take that (availability first, as configured)."""
+    try:
+        open_journal().close()
+    except JournalError as exc:
+        log.error("journal cannot be opened at start: %s", exc)
+
+
 def build(
     cfg: Config,
     *,
@@ -74,6 +85,7 @@ def build(
         cfg.journal.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:  # a full or failing disk is retried (70); a file in the way is a config error (78)
         raise os_error(exc, "journal.path", f"cannot create {cfg.journal.path.parent}") from None
+    _probe_journal(make_journal_opener(cfg, clock))
     key = load_subject_key(cfg)
     lists = make_list_store(cfg, clock)
     policy = make_policy(cfg, clock, key, lists)

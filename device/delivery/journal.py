@@ -81,7 +81,16 @@ class Journal:
         self._clock = clock
         if path.is_dir():
             raise ConfigError("journal.path", f"{path} is a directory, not a journal file")
-        self._db = self._guard("open", lambda: open_private(path, SCHEMA))
+        try:
+            db = open_private(path, SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc):  # SQLITE_NOTADB: the path names some other file; a restart won't help
+                raise ConfigError("journal.path", f"{path} is not an entryscan journal (not an SQLite database)") \
+                    from None
+            raise JournalError(f"journal open failed ({path}): {exc}") from exc
+        except OSError as exc:
+            raise JournalError(f"journal open failed ({path}): {exc}") from exc
+        self._db = db
         try:
             self.incarnation = self._guard("open", lambda: prepare(self._db))
         except JournalError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from entryscan.device.access.policy import Policy
-from entryscan.device.errors import CameraError, JournalError
+from entryscan.device.errors import CameraError, ConfigError, JournalError
 from entryscan.device.model import Code, Decision, Frame, Reason
 from entryscan.device.ports import Camera, Decoder, Feedback, Notifier
 from entryscan.device.scan.debounce import Debouncer
@@ -231,7 +231,7 @@ class ScanLoop:
             return None
         try:
             self._journal = self._open_journal()
-        except JournalError as exc:
+        except (JournalError, ConfigError) as exc:  # a file swapped in at run time is a storage fault here
             self._next_reopen = now + JOURNAL_REOPEN_S
             log.error("journal cannot be opened: %s", exc)
             return None

@@ -426,3 +426,27 @@ def test_tag_scans_go_out_live_only(mosquitto: Mosquitto, rig_factory: Callable[
     assert wait_for(lambda: tags.on("/tag") == [b"live-subject"])
     time.sleep(0.3)
     assert tags.on("/tag") == [b"live-subject"]
+
+
+def test_link_comes_up_without_the_journal_and_reports_the_storage_fault(
+        mosquitto: Mosquitto, tmp_path: Path, clock: StepClock, listeners: Callable[..., Listener]) -> None:
+    """Before: a journal that could not be opened kept the delivery thread from ever connecting, so no status,
+    no state and no storage_fault reached anyone while the door kept deciding."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the journal's folder should be\n")
+    listener = listeners(mosquitto.url, [f"{DEV}/#"])
+    pub = MqttPublisher(MqttConfig(url=mosquitto.url, keepalive_s=5, discovery=False), device="door-1", site="hq",
+                        door="main", journal_path=blocker / "j.db", max_rows=100, clock=clock,
+                        state_provider=lambda: {"storage": "fault"}, firmware="t", **FAST)
+    pub.start()
+    try:
+        pub.transient_alert("storage_fault", {"error": "disk I/O error"})
+        assert wait_for(lambda: listener.on("/status") == [b"online"], 10)
+        assert wait_for(lambda: bool(listener.json_on("/alert")), 10)
+        (alert,) = listener.json_on("/alert")
+        assert alert["kind"] == "storage_fault" and alert["durable"] is False
+        assert len(alert["alert_id"]) == 36  # the collector keys alerts on alert_id; it dropped this one before
+        state = listener.json_on("/state")[0]
+        assert state["storage"] == "fault" and state["journal_error"] == "not_open"
+    finally:
+        pub.stop(1.0)
