@@ -81,6 +81,11 @@ def test_wipe_then_run_refuses_78_then_provision_runs_again(
         assert wait_for(lambda: any(a.get("kind") == "device_wiped" or "device_wiped" in str(a)
                                     for a in alerts.json_on("/alert")), timeout=15), alerts.raw
         assert door.stop() == 0
+        # The new journal is a new incarnation whose seq starts again at 1: the collector counts gaps per
+        # incarnation, so the restart is not a negative gap (it was, before incarnations).
+        before, after = sub.entries()[:2], sub.entries()[2:4]
+        assert [e["seq"] for e in before] == [1, 2] and [e["seq"] for e in after] == [1, 2]
+        assert before[0]["incarnation"] == before[1]["incarnation"] != after[0]["incarnation"]
     finally:
         if door.proc is not None and door.proc.poll() is None:
             door.kill()
