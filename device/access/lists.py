@@ -26,8 +26,10 @@ subject pseudonym that events carry, ``kid`` an issuer key id (signed passes).
 
 Rules: a lower version, the same version with other content, a bad signature,
 an unknown signer, a wrong name or site, or an unparsable document is refused
-and returned with an alert (rate-limited per list and reason, so a hostile
-publisher cannot flood the journal). The same document again (a retained
+and returned with an alert, rate-limited per list and reason and by one budget
+over all names (``REFUSED_ALERTS_PER_INTERVAL``), so a hostile publisher cannot
+flood the journal by inventing names; the ``suppressed`` field counts what was
+held back since the previous ``list_refused`` alert, whatever its name. The same document again (a retained
 message re-delivered after every reconnect) is ``unchanged`` and silent. A list
 older than ``max_age_s`` (or an ``expected`` list never received) is stale:
 the caller gets a ``list_stale`` alert from :meth:`ListStore.poll_alerts`, and
@@ -51,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from entryscan.device.access.alertbudget import AlertBudget
 from entryscan.device.access.credentials import cose
 from entryscan.device.access.credentials.base import Verified
 from entryscan.device.access.credentials.signed_pass import key_id
@@ -82,6 +85,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ALERT_INTERVAL_S = 60.0
+REFUSED_ALERTS_PER_INTERVAL = 10  # list_refused alerts per ALERT_INTERVAL_S over all list names
 # A stale list with on_stale = "closed" denies with this code.
 STALE_REASON = Reason.LIST_STALE
 
@@ -159,11 +163,9 @@ class ListStore:
         self._max_age_s = max_age_s
         self._on_stale = on_stale
         self._expected = tuple(expected)
-        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._state = _State()
-        self._last_alert: dict[tuple[str, str], float] = {}
-        self._suppressed: dict[tuple[str, str], int] = {}
+        self._refusal_alerts = AlertBudget(ALERT_INTERVAL_S, REFUSED_ALERTS_PER_INTERVAL, monotonic)
         self._stale_alerted: set[str] = set()
         try:
             self._db = open_private(path, _SCHEMA, check_same_thread=False)
@@ -300,18 +302,14 @@ class ListStore:
             return self._refused_locked(name, reason, version, detail)
 
     def _refused_locked(self, name: str, reason: str, version: int | None, detail: str) -> ListUpdate:
-        log.warning("lists: refused %s (%s)", name, reason)
-        key = (name, reason)
-        now = self._monotonic()
-        last = self._last_alert.get(key)
-        if last is not None and now - last < ALERT_INTERVAL_S:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+        suppressed = self._refusal_alerts.take((name, reason))
+        if suppressed is None:  # the log is limited like the journal: a flood must not fill the disk either
             return ListUpdate(name, "refused", reason, version)
-        self._last_alert[key] = now
+        log.warning("lists: refused %s (%s)", name, reason)
         held = self._state.floors.get(name)
         alert = ListAlert("list_refused", {
             "name": name, "reason": reason, "version": version, "held_version": held[0] if held else None,
-            "detail": detail[:200], "suppressed": self._suppressed.pop(key, 0)})
+            "detail": detail[:200], "suppressed": suppressed})
         return ListUpdate(name, "refused", reason, version, (alert,))
 
     def close(self) -> None:

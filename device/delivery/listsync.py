@@ -35,7 +35,7 @@ class ListFeed:
         update = self.store.apply(topic[len(self._prefix):], payload)
         if update.status == "applied":
             log.info("lists: %s version %s applied", update.name, update.version)
-        elif update.status == "refused":
+        elif update.status == "refused" and update.alerts:  # as rate-limited as the alerts
             log.warning("lists: %s refused (%s)", update.name, update.reason)
         self._journal_alerts(update.alerts, journal)
         return True

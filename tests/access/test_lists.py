@@ -291,3 +291,19 @@ def test_apply_never_raises(tmp_path: Path, name: str, data: bytes) -> None:
         assert up.status == "refused"
     finally:
         s.close()
+
+
+def test_refusal_alerts_share_one_budget_across_list_names(tmp_path: Path) -> None:
+    """Measured before: 20,000 distinct names gave 19,740 durable alerts, and a dict entry per name."""
+    mono = [1000.0]
+    s = store(tmp_path, monotonic=lambda: mono[0])
+    garbage = b"\xa0not a list"
+    ups = [s.apply(f"n{i}", garbage) for i in range(5000)]
+    alerts = [a for u in ups for a in u.alerts]
+    assert all(u.status == "refused" for u in ups)
+    assert 1 <= len(alerts) <= lists.REFUSED_ALERTS_PER_INTERVAL
+    assert len(s._refusal_alerts) <= lists.REFUSED_ALERTS_PER_INTERVAL  # memory does not grow with the names
+    mono[0] += lists.ALERT_INTERVAL_S + 1
+    (later,) = s.apply("n-next", garbage).alerts
+    assert later.detail["suppressed"] == 5000 - len(alerts)  # what was held back is counted, not lost
+    assert len(s._refusal_alerts) <= lists.REFUSED_ALERTS_PER_INTERVAL
