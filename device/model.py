@@ -79,12 +79,36 @@ class CredentialSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingUse:
+    """What an accept uses up: written in the same transaction as its journal row, and only if the final decision
+    (after tamper lockout and storage rules) is still an accept. Keys are keyed hashes, never identifiers.
+
+    ``keep_until`` (epoch seconds) is the credential's own expiry; None means "retention_s from the first
+    synchronised clock", so a record made while the clock was wrong is never pruned by that wrong time.
+    """
+
+    used_key: bytes | None  # a one-time credential's record, or None
+    passage_key: bytes | None  # the subject's anti-passback record, or None
+    direction: str  # "in" | "out" | "none"
+    at: float  # the decision's wall-clock time, epoch seconds
+    synced: bool  # whether that wall clock was synchronised (only then may records be pruned)
+    keep_until: float | None = None
+    window_s: float = 0.0  # anti-passback window: older passages may be pruned
+    retention_s: float = 30 * 86400.0
+
+    @property
+    def one_time(self) -> bool:
+        return self.used_key is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     verdict: Verdict
     reason: Reason
     credential: CredentialSummary
     policy_version: str = ""
     clock_synced: bool = False
+    use: PendingUse | None = None  # set on accepts that use up a one-time pass or record a passage
 
     @property
     def accepted(self) -> bool:
@@ -96,8 +120,9 @@ class Decision:
         return cls(Verdict.DENY, reason, credential, policy_version, clock_synced)
 
     @classmethod
-    def accept(cls, credential: CredentialSummary, *, policy_version: str = "", clock_synced: bool = False) -> Decision:
-        return cls(Verdict.ACCEPT, Reason.OK, credential, policy_version, clock_synced)
+    def accept(cls, credential: CredentialSummary, *, policy_version: str = "", clock_synced: bool = False,
+               use: PendingUse | None = None) -> Decision:
+        return cls(Verdict.ACCEPT, Reason.OK, credential, policy_version, clock_synced, use)
 
 
 class Stamp(TypedDict):

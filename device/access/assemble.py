@@ -40,7 +40,9 @@ def make_policy(cfg: Config, clock: Clock, key: bytes, lists: ListStore | None =
     )
     reuse = None
     if cfg.credentials.signed_pass is not None or cfg.policy.direction != "none":
-        reuse = ReuseStore(reuse_store_path(cfg), key=key, retention_s=cfg.privacy.retention_days * 86400.0)
+        # The records live in the journal's file (written with its rows); reuse.db is older firmware's file.
+        reuse = ReuseStore(cfg.journal.path, key=key, retention_s=cfg.privacy.retention_days * 86400.0,
+                           legacy=reuse_store_path(cfg))
     return Policy(settings, verifiers, clock, Pseudonymizer(key), lists=lists or make_list_store(cfg, clock),
                   reuse=reuse)
 

@@ -15,8 +15,9 @@ only parses and authenticates. The rules, in order:
    as a logged visitor, and only in ``visitors`` mode;
 6. the signed lists (``revoked``, ``not_allowed``, stale fail-closed);
 7. reuse: one-time passes (``already_used``) and anti-passback (``passback``),
-   written to the reuse store only when everything else accepted and
-   ``commit`` is true (``entryscan check`` is a dry run).
+   only read here: an accept carries the use as ``Decision.use``, and the scan
+   loop records it with the journal row once the decision is final (so
+   ``entryscan check``, which records nothing, is always a dry run).
 
 No exception escapes ``decide``: a parser bug becomes a ``malformed`` deny with
 a logged type name and never the payload itself; any other failure a
@@ -39,7 +40,7 @@ from entryscan.device.access.credentials.base import (
 from entryscan.device.access.reuse import ReuseStore
 from entryscan.device.config.settings import PolicyMode
 from entryscan.device.errors import CredentialError, JournalError
-from entryscan.device.model import CredentialSummary, Decision, Reason, Stamp
+from entryscan.device.model import CredentialSummary, Decision, PendingUse, Reason, Stamp
 from entryscan.device.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -101,17 +102,19 @@ class Policy:
         self.reuse = reuse
 
     def decide(self, payload: bytes, commit: bool = True) -> Decision:
-        """The decision for one payload; ``commit=False`` records no one-time use or passage."""
+        """The decision for one payload. Nothing is written: an accept that uses up a one-time pass or records a
+        passage carries it in ``Decision.use`` for the journal (``commit`` is kept for callers; it changes
+        nothing)."""
         synced = False
         try:
             synced = self._clock.synced()
-            return self._decide(payload, commit, synced)
+            return self._decide(payload, synced)
         except Exception as exc:  # noqa: BLE001 - nothing may reach the scan loop
             log.error("policy failed: %s", type(exc).__name__)
             return Decision.deny(Reason.RULE_FAILED, CredentialSummary(type="unknown"),
                                  policy_version=self.settings.version, clock_synced=synced)
 
-    def _decide(self, payload: bytes, commit: bool, synced: bool) -> Decision:
+    def _decide(self, payload: bytes, synced: bool) -> Decision:
         stamp = Stamp(policy_version=self.settings.version, clock_synced=synced)
         mode = self.settings.mode
         if len(payload) > self.settings.max_payload_bytes:
@@ -141,10 +144,13 @@ class Policy:
             return self._denied(Reason.MALFORMED, verifier.type, payload, stamp)
         if mode is PolicyMode.OPEN:
             return Decision.accept(verified.summary, **stamp)
-        reason = self._rules(verified, ctx) or self._reuse(verified, ctx, commit)
+        reason = self._rules(verified, ctx)
+        use = None
+        if reason is None:
+            reason, use = self._reuse(verified, ctx)
         if reason is not None:
             return Decision.deny(reason, verified.summary, **stamp)
-        return Decision.accept(verified.summary, **stamp)
+        return Decision.accept(verified.summary, use=use, **stamp)
 
     def _rules(self, verified: Verified, ctx: VerifyContext) -> Reason | None:
         """Every rule that only reads: time, scope, mode details, lists."""
@@ -169,24 +175,28 @@ class Policy:
             return self.lists.check(verified)
         return None
 
-    def _reuse(self, verified: Verified, ctx: VerifyContext, commit: bool) -> Reason | None:
+    def _reuse(self, verified: Verified, ctx: VerifyContext) -> tuple[Reason | None, PendingUse | None]:
+        """(deny reason or None, what an accept would record)."""
         direction = self.settings.direction
         if self.reuse is None or not (verified.one_time or direction != "none"):
             if verified.one_time:
                 log.warning("one-time credential accepted without a reuse store")
-            return None
+            return None, None
         summary = verified.summary
+        use = self.reuse.pending(
+            credential_type=summary.type, token=summary.token_id, subject=summary.subject,
+            one_time=verified.one_time, valid_until=verified.not_after, direction=direction,
+            window_s=self.settings.passback_window_s, now=ctx.now, synced=ctx.clock_synced,
+        )
+        if use is None:
+            return None, None
         try:
-            return self.reuse.admit(
-                credential_type=summary.type, token=summary.token_id, subject=summary.subject,
-                one_time=verified.one_time, valid_until=verified.not_after, direction=direction,
-                window_s=self.settings.passback_window_s, now=ctx.now, commit=commit,
-            )
+            return self.reuse.refusal(use), use
         except JournalError as exc:
-            log.error("reuse store failed: %s", exc)
-            # A single use that cannot be recorded cannot be guaranteed: deny. Anti-passback
+            log.error("reuse records cannot be read: %s", exc)
+            # A single use that cannot be checked cannot be guaranteed: deny. Anti-passback
             # alone fails open so a storage fault does not lock everyone out.
-            return Reason.RULE_FAILED if verified.one_time else None
+            return (Reason.RULE_FAILED, None) if verified.one_time else (None, use)
 
     def _denied(self, reason: str, kind: str, payload: bytes, stamp: Stamp) -> Decision:
         try:

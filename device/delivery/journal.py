@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from entryscan.device.access.reuse_records import record_use
 from entryscan.device.delivery.journal_schema import SCHEMA, prepare
 from entryscan.device.errors import ConfigError, JournalError
+from entryscan.device.model import PendingUse
 from entryscan.device.ports import Clock
 from entryscan.device.sqlitedb import BUSY_TIMEOUT_MS, open_private
 
@@ -155,8 +157,13 @@ class Journal:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def record_entry(self, fields: dict[str, object]) -> dict[str, object] | None:
-        """Journal one decision; return the event, or None when the outbox is full."""
+    def record_entry(self, fields: dict[str, object], use: PendingUse | None = None) -> dict[str, object] | None:
+        """Journal one decision; return the event, or None when the outbox is full.
+
+        ``use`` (a final accept's one-time use or passage) is written in the same transaction as the row, or
+        not at all: not when the outbox is full (the caller decides whether the accept still stands, and then
+        records it with :meth:`record_use`).
+        """
         # Everything but the seq is built before taking the write lock, to keep the lock short.
         event: dict[str, object] = {"event_id": str(uuid.uuid4()), "seq": None,
                                     "ts": iso_ms(self._clock.now()), **self._ids}
@@ -166,9 +173,14 @@ class Journal:
         for key, value in fields.items():
             if key not in event:
                 event[key] = value
-        return self._tx("record_entry", lambda db: self._record_entry(db, event))
+        return self._tx("record_entry", lambda db: self._record_entry(db, event, use))
 
-    def _record_entry(self, db: sqlite3.Connection, event: dict[str, object]) -> dict[str, object] | None:
+    def record_use(self, use: PendingUse) -> None:
+        """Record a use without a row (an accept that stands although the outbox was full)."""
+        self._tx("record_use", lambda db: record_use(db, use))
+
+    def _record_entry(self, db: sqlite3.Connection, event: dict[str, object],
+                      use: PendingUse | None) -> dict[str, object] | None:
         meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('rows', 'next_seq', 'full_alerted')"))
         rows = int(meta["rows"])
         if rows >= self._max_rows:
@@ -189,6 +201,8 @@ class Journal:
             (event["event_id"], seq, event["ts"], _text(event["decision"]), _text(event["reason"]),
              _text(event["credential_type"]), _dumps(event), self.incarnation),
         )
+        if use is not None:
+            record_use(db, use)
         return event
 
     def record_alert(self, kind: str, detail: dict[str, object]) -> None:

@@ -15,6 +15,8 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+from entryscan.device.access.reuse_records import SCHEMA as REUSE_SCHEMA
+
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 # The WAL is reset after each checkpoint and truncated to this size, so a long burst or a nearly full disk cannot
 # leave a large -wal file behind (sized for the journal's small rows: a decision touches about 7 pages).
@@ -49,7 +51,7 @@ CREATE TRIGGER IF NOT EXISTS outbox_count_ins AFTER INSERT ON outbox
     BEGIN UPDATE meta SET value = value + 1 WHERE key = 'rows'; END;
 CREATE TRIGGER IF NOT EXISTS outbox_count_del AFTER DELETE ON outbox
     BEGIN UPDATE meta SET value = value - 1 WHERE key = 'rows'; END;
-"""
+""" + REUSE_SCHEMA  # one-time uses and passages: written in the same transaction as their entry row
 
 # Columns added after the first release: (name, declaration). Old files get them on open.
 ADDED_COLUMNS = (

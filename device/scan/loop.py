@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from entryscan.device.access.policy import Policy
 from entryscan.device.errors import CameraError, ConfigError, JournalError
-from entryscan.device.model import Code, Decision, Frame, Reason
+from entryscan.device.model import Code, Decision, Frame, PendingUse, Reason
 from entryscan.device.ports import Camera, Decoder, Feedback, Notifier
 from entryscan.device.scan.debounce import Debouncer
 
@@ -29,7 +29,9 @@ JOURNAL_REOPEN_S = 5.0
 
 
 class EntryJournal(Protocol):
-    def record_entry(self, fields: dict[str, object]) -> dict[str, object] | None: ...
+    def record_entry(self, fields: dict[str, object], use: PendingUse | None = None) -> dict[str, object] | None: ...
+
+    def record_use(self, use: PendingUse) -> None: ...
 
     def record_alert(self, kind: str, detail: dict[str, object]) -> None: ...
 
@@ -176,11 +178,15 @@ class ScanLoop:
         decision = self.policy.decide(code.raw)
         if decision.accepted and self.health.tamper and self._tamper_lockout:
             decision = _denied(decision)
-        fields = event_fields(decision, code, self._settings.share)
-        recorded = self._persist(fields)
-        if recorded is None and decision.accepted and self._settings.deny_unpersisted:
-            decision = _denied(decision)  # audit first: no entry that could not be recorded
-            fields = event_fields(decision, code, self._settings.share)
+        direction = self.policy.settings.direction
+        fields = event_fields(decision, code, self._settings.share, direction)
+        # The use (one-time pass, passage) goes with the row of a final accept, in its transaction.
+        recorded = self._persist(fields, decision.use if decision.accepted else None)
+        if recorded is None and decision.accepted:
+            refused = self._unrecorded_accept(decision.use)
+            if refused is not None:
+                decision = _denied(decision, refused)
+                fields = event_fields(decision, code, self._settings.share, direction)
         event = recorded or fields
         self.feedback.show(decision)
         self.health.scans += 1
@@ -192,13 +198,30 @@ class ScanLoop:
             self._on_event(event)
         return event
 
-    def _persist(self, fields: dict[str, object]) -> dict[str, object] | None:
+    def _unrecorded_accept(self, use: PendingUse | None) -> Reason | None:
+        """An accept whose row could not be written: the reason it becomes a deny, or None if it stands."""
+        if self._settings.deny_unpersisted:
+            return Reason.POLICY_MODE  # audit first: no entry that could not be recorded
+        if use is None:
+            return None
+        journal = self._journal
+        try:
+            if journal is None:
+                raise JournalError("journal is not open")
+            journal.record_use(use)  # the outbox was full, the file still takes the use
+            return None
+        except JournalError as exc:
+            log.error("use not recorded: %s", exc)
+        # A single use that cannot be recorded cannot be guaranteed; a passage alone fails open.
+        return Reason.RULE_FAILED if use.one_time else None
+
+    def _persist(self, fields: dict[str, object], use: PendingUse | None) -> dict[str, object] | None:
         """The journaled event, or None when it could not be recorded (storage fault or journal full)."""
         journal = self._journal or self._reopen_journal()
         try:
             if journal is None:
                 raise JournalError("journal is not open")
-            event = journal.record_entry(fields)
+            event = journal.record_entry(fields, use)
         except JournalError as exc:
             self._storage_fault(exc)
             return None
@@ -273,14 +296,19 @@ class ScanLoop:
             self._alert("camera_recovered", {})
 
 
-def _denied(decision: Decision) -> Decision:
-    """The same credential turned away by a device-wide rule (tamper lockout, audit-first storage fault)."""
-    return Decision.deny(Reason.POLICY_MODE, decision.credential, policy_version=decision.policy_version,
+def _denied(decision: Decision, reason: Reason = Reason.POLICY_MODE) -> Decision:
+    """The same credential turned away by a device-wide rule (tamper lockout, audit-first storage fault, a
+    one-time use that cannot be recorded); the deny carries no use, so nothing is used up."""
+    return Decision.deny(reason, decision.credential, policy_version=decision.policy_version,
                          clock_synced=decision.clock_synced)
 
 
-def event_fields(decision: Decision, code: Code, share: tuple[str, ...]) -> dict[str, object]:
-    """The decision as event fields; personal details only where ``[privacy] share`` names them."""
+def event_fields(decision: Decision, code: Code, share: tuple[str, ...], direction: str = "none",
+                 ) -> dict[str, object]:
+    """The decision as event fields; personal details only where ``[privacy] share`` names them.
+
+    ``direction`` ("in"/"out") is carried when the door has one: peer doors of the site learn passages from it.
+    """
     cred = decision.credential
     fields: dict[str, Any] = {
         "decision": decision.verdict.value,
@@ -290,6 +318,8 @@ def event_fields(decision: Decision, code: Code, share: tuple[str, ...]) -> dict
         "policy_version": decision.policy_version,
         "clock_synced": decision.clock_synced,
     }
+    if direction in ("in", "out"):
+        fields["direction"] = direction
     for name in SHAREABLE_DETAILS:
         if name in share and name in cred.details:
             fields[name] = cred.details[name]

@@ -180,19 +180,24 @@ def test_storage_fault_deny_does_not_use_up_a_one_time_pass(tmp_path: Path, issu
     assert outcome(loop, code) == ("deny", "already_used")
 
 
+def inject(path: Path, table: str) -> sqlite3.Connection:
+    """Make every insert into ``table`` of the journal file fail, in SQLite itself."""
+    db = sqlite3.connect(path)
+    db.execute(f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected'); END")
+    db.commit()
+    return db
+
+
 def test_use_commits_with_the_journal_row_or_not_at_all(tmp_path: Path, issuer: ed25519.Ed25519PrivateKey,
                                                        factory: MockFactory) -> None:
-    """A failing journal transaction (injected in SQLite itself) leaves the pass unused."""
+    """The row's transaction fails (injected): with on_storage_fault = "deny" nothing is used up."""
     cfg = door_config(tmp_path)
-    loop = make_loop(cfg, SetClock(NOW), factory)
+    loop = make_loop(cfg, SetClock(NOW), factory, deny_unpersisted=True)
     code = a_pass(issuer)
     assert outcome(loop, a_pass(issuer, "warm-up")) == ("accept", "ok")  # the journal file exists
-    db = sqlite3.connect(cfg.journal.path)
-    db.execute("CREATE TRIGGER fail_entry BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected'); END")
-    db.commit()
-    # The use could not be recorded, so a single-use pass cannot be honoured (whatever on_storage_fault says).
-    assert outcome(loop, code) == ("deny", "rule_failed")
-    db.execute("DROP TRIGGER fail_entry")
+    db = inject(cfg.journal.path, "outbox")
+    assert outcome(loop, code) == ("deny", "policy_mode")
+    db.execute("DROP TRIGGER fail_outbox")
     db.commit()
     assert outcome(loop, code) == ("accept", "ok")  # before: already_used, consumed apart from the journal
     assert outcome(loop, code) == ("deny", "already_used")
@@ -200,6 +205,41 @@ def test_use_commits_with_the_journal_row_or_not_at_all(tmp_path: Path, issuer: 
     entries = db.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'entry' AND decision = 'accept'").fetchone()[0]
     db.close()
     assert (used, entries) == (2, 2)  # one use per recorded accept, in the journal's own file
+
+
+def test_an_accept_that_stands_unrecorded_still_uses_the_pass(tmp_path: Path, issuer: ed25519.Ed25519PrivateKey,
+                                                             factory: MockFactory) -> None:
+    """on_storage_fault = "open": the door opens without a row, so the pass is used up all the same; if even the
+    use cannot be written a single-use pass cannot be guaranteed and is refused."""
+    cfg = door_config(tmp_path)
+    loop = make_loop(cfg, SetClock(NOW), factory)
+    first, second = a_pass(issuer), a_pass(issuer, "second")
+    assert outcome(loop, a_pass(issuer, "warm-up")) == ("accept", "ok")
+    db = inject(cfg.journal.path, "outbox")
+    assert outcome(loop, first) == ("accept", "ok")
+    db.execute("CREATE TRIGGER fail_used BEFORE INSERT ON used BEGIN SELECT RAISE(ABORT, 'injected'); END")
+    db.commit()
+    assert outcome(loop, second) == ("deny", "rule_failed")
+    db.execute("DROP TRIGGER fail_outbox")
+    db.execute("DROP TRIGGER fail_used")
+    db.commit()
+    db.close()
+    assert outcome(loop, first) == ("deny", "already_used")
+    assert outcome(loop, second) == ("accept", "ok")
+
+
+def test_a_full_journal_that_still_opens_uses_the_pass(tmp_path: Path, issuer: ed25519.Ed25519PrivateKey,
+                                                      factory: MockFactory) -> None:
+    cfg = door_config(tmp_path)
+    loop = make_loop(cfg, SetClock(NOW), factory)
+    clock = SetClock(NOW)
+    loop._open_journal = lambda: Journal(cfg.journal.path, device="door-1", site="hq", door="main", max_rows=1,
+                                         clock=clock)
+    assert outcome(loop, a_pass(issuer, "fills-it")) == ("accept", "ok")
+    code = a_pass(issuer)
+    assert outcome(loop, code) == ("accept", "ok")  # unrecorded (full), the door opens: the pass is spent
+    assert loop.health.storage == "full"
+    assert outcome(loop, code) == ("deny", "already_used")
 
 
 def test_a_wall_clock_far_ahead_does_not_prune_uses(tmp_path: Path, issuer: ed25519.Ed25519PrivateKey,
