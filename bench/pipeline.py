@@ -21,7 +21,7 @@ from entryscan.device.access.clock import SystemClock
 from entryscan.device.builder import make_journal_opener
 from entryscan.device.config.settings import load_config
 from entryscan.device.hardware.feedback import GpioFeedback
-from entryscan.device.model import Decision, Frame, GreyImage
+from entryscan.device.model import Decision, Frame, GreyImage, PendingUse
 from entryscan.device.ports import Decoder
 from entryscan.device.scan.camera import y_plane
 from entryscan.device.scan.debounce import Debouncer
@@ -75,10 +75,13 @@ class StampedJournal:
         self._inner = inner
         self._probes = probes
 
-    def record_entry(self, fields: dict[str, object]) -> dict[str, object] | None:
-        event: dict[str, object] | None = self._inner.record_entry(fields)
+    def record_entry(self, fields: dict[str, object], use: PendingUse | None = None) -> dict[str, object] | None:
+        event: dict[str, object] | None = self._inner.record_entry(fields, use)
         self._probes.commit.append(time.perf_counter())
         return event
+
+    def record_use(self, use: PendingUse) -> None:
+        self._inner.record_use(use)
 
     def record_alert(self, kind: str, detail: dict[str, object]) -> None:
         self._inner.record_alert(kind, detail)

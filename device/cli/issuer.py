@@ -50,7 +50,8 @@ def register(subparsers: Any) -> None:
     iss.add_argument("--door", action="append", default=[], help="limit to this door (repeatable)")
     iss.add_argument("--valid-from", type=_timestamp, metavar="ISO8601")
     iss.add_argument("--valid-until", type=_timestamp, metavar="ISO8601")
-    iss.add_argument("--one-time", action="store_true")
+    iss.add_argument("--one-time", action="store_true", help="usable once (requires --valid-until: the door "
+                     "remembers the use until then)")
     iss.add_argument("--png", type=Path, metavar="FILE", help="also write the QR code as PNG")
     iss.set_defaults(func=_lazy("cmd_pass_issue"))
 

@@ -55,6 +55,11 @@ def cmd_pass_issue(args: argparse.Namespace) -> int:
     if not isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
         print("entryscan: the key must be Ed25519 or EC P-256", file=sys.stderr)
         return EX_FAIL
+    if args.one_time and args.valid_until is None:
+        # A one-time pass's use is kept until the pass expires; without an expiry the door can only guess how
+        # long to remember it (and a wrong clock at the door would make that guess wrong).
+        print("entryscan: --one-time requires --valid-until", file=sys.stderr)
+        return EX_USAGE
     if args.valid_from and args.valid_until and args.valid_until <= args.valid_from:
         print("entryscan: --valid-until must be after --valid-from", file=sys.stderr)
         return EX_USAGE

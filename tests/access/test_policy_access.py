@@ -16,6 +16,7 @@ from entryscan.device.access.clock import FixedClock
 from entryscan.device.access.policy import ADMITTED, Policy
 from entryscan.device.cli import main as cli
 from entryscan.device.config.settings import PolicyMode, parse_config
+from entryscan.device.delivery.journal import Journal
 from entryscan.device.keys import load_or_create_key
 from entryscan.device.model import Code, Decision, Reason
 from entryscan.device.scan.loop import event_fields
@@ -85,6 +86,19 @@ def policy_at(folder: Path, at: dt.datetime, mode: str = "credentials", **kw: An
     return make_policy(cfg, FixedClock(at), load_or_create_key(cfg.subject_key_path, "privacy.subject_key_file"))
 
 
+def enter(p: Policy, payload: bytes, folder: Path) -> Reason:
+    """A decision recorded as the scan loop records it: an accept's use goes in with its journal row."""
+    decision = p.decide(payload)
+    if decision.accepted:
+        journal = Journal(folder / "state" / "journal.db", device="door-1", site="hq", door="main",
+                          max_rows=1000, clock=FixedClock(NOW))
+        try:
+            journal.record_entry({"decision": "accept"}, decision.use)
+        finally:
+            journal.close()
+    return decision.reason
+
+
 def issue(capsys: pytest.CaptureFixture[str], folder: Path, *args: str) -> tuple[bytes, str]:
     code, out, err = run(capsys, "pass", "issue", "--key", str(folder / "issuer" / "issuer.key"),
                          "--subject", "emp-7", *args)
@@ -134,25 +148,29 @@ def test_cli_pass_accepted_at_its_door_and_denied_elsewhere_late_revoked_tampere
 def test_one_time_pass_second_use_denied_also_after_restart(door: Path, capsys: pytest.CaptureFixture[str]) -> None:
     payload, _ = issue(capsys, door, "--one-time", "--valid-until", (NOW + dt.timedelta(days=1)).isoformat())
     first = policy_at(door, NOW)
-    assert first.decide(payload).reason is Reason.OK
-    assert first.decide(payload).reason is Reason.ALREADY_USED
+    assert first.decide(payload).reason is Reason.OK  # deciding alone uses nothing up
+    assert enter(first, payload, door) is Reason.OK
+    assert enter(first, payload, door) is Reason.ALREADY_USED
     restarted = policy_at(door, NOW + dt.timedelta(minutes=5))
     assert restarted.decide(payload).reason is Reason.ALREADY_USED
 
 
 def test_check_is_a_dry_run(door: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (door / "config.toml").write_text(config(door))
-    payload, _ = issue(capsys, door, "--one-time")
+    payload, _ = issue(capsys, door, "--one-time", "--valid-until", (NOW + dt.timedelta(days=1)).isoformat())
     for _ in range(2):
-        code, out, _ = run(capsys, "check", "--config", str(door / "config.toml"), "--text", payload.decode())
+        code, out, _ = run(capsys, "check", "--config", str(door / "config.toml"), "--text", payload.decode(),
+                             "--at", NOW.isoformat())
         assert code == 0 and json.loads(out)["reason"] == "ok"
-    assert policy_at(door, NOW).decide(payload).reason is Reason.OK  # the real use
-    code, out, _ = run(capsys, "check", "--config", str(door / "config.toml"), "--text", payload.decode())
+    assert enter(policy_at(door, NOW), payload, door) is Reason.OK  # the real use
+    code, out, _ = run(capsys, "check", "--config", str(door / "config.toml"), "--text", payload.decode(),
+                             "--at", NOW.isoformat())
     assert json.loads(out)["reason"] == "already_used"
 
 
 def test_denied_one_time_pass_is_not_consumed(door: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    payload, _ = issue(capsys, door, "--one-time", "--site", "hq", "--door", "side")
+    payload, _ = issue(capsys, door, "--one-time", "--site", "hq", "--door", "side",
+                       "--valid-until", (NOW + dt.timedelta(days=1)).isoformat())
     assert policy_at(door, NOW).decide(payload).reason is Reason.WRONG_SITE
     assert policy_at(door, NOW, door="side").decide(payload).reason is Reason.OK
 
@@ -254,19 +272,21 @@ def test_anti_passback_in_out_with_window_across_restart(door: Path, capsys: pyt
     inside = 'direction = "in"\npassback_window_s = 600'
     outside = 'direction = "out"\npassback_window_s = 600'
     entry = policy_at(door, NOW, extra=inside)
-    assert entry.decide(payload).reason is Reason.OK
-    assert entry.decide(payload).reason is Reason.PASSBACK
+    assert enter(entry, payload, door) is Reason.OK
+    assert enter(entry, payload, door) is Reason.PASSBACK
     restarted = policy_at(door, NOW + dt.timedelta(seconds=30), extra=inside)
     assert restarted.decide(payload).reason is Reason.PASSBACK
     # The exit reader shares the state folder (same device, second camera/door config).
-    assert policy_at(door, NOW + dt.timedelta(seconds=60), extra=outside).decide(payload).reason is Reason.OK
-    assert policy_at(door, NOW + dt.timedelta(seconds=90), extra=inside).decide(payload).reason is Reason.OK
+    assert enter(policy_at(door, NOW + dt.timedelta(seconds=60), extra=outside), payload, door) is Reason.OK
+    assert enter(policy_at(door, NOW + dt.timedelta(seconds=90), extra=inside), payload, door) is Reason.OK
     # Outside the window a second "in" is allowed.
-    assert policy_at(door, NOW + dt.timedelta(seconds=800), extra=inside).decide(payload).reason is Reason.OK
-    # A dry run never records a passage.
+    assert enter(policy_at(door, NOW + dt.timedelta(seconds=800), extra=inside), payload, door) is Reason.OK
+    # A decision alone (a dry run, or an accept turned into a deny later) never records a passage.
     later = policy_at(door, NOW + dt.timedelta(seconds=2000), extra=inside)
     assert later.decide(payload, commit=False).reason is Reason.OK
     assert later.decide(payload).reason is Reason.OK
+    assert enter(later, payload, door) is Reason.OK
+    assert enter(later, payload, door) is Reason.PASSBACK
 
 
 # -- lists through the policy ------------------------------------------------------------------

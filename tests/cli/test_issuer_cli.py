@@ -92,3 +92,11 @@ def test_bad_timestamp_is_an_argparse_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         _run("pass", "issue", "--key", "k", "--subject", "x", "--valid-until", "next tuesday")
     assert info.value.code == 2
+
+
+def test_one_time_pass_requires_valid_until(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its use is remembered until the pass expires: without an expiry the door could only guess."""
+    assert _run("keys", "generate", "--out", str(tmp_path)) == 0
+    capsys.readouterr()
+    assert _run("pass", "issue", "--key", str(tmp_path / "issuer.key"), "--subject", "emp-9", "--one-time") == 2
+    assert "--one-time requires --valid-until" in capsys.readouterr().err
