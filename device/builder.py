@@ -14,6 +14,8 @@ from typing import Any
 from entryscan.device import __version__
 from entryscan.device.access.assemble import make_list_store, make_policy
 from entryscan.device.access.clock import SystemClock
+from entryscan.device.access.peers import PeerPassages
+from entryscan.device.access.policy import Policy
 from entryscan.device.config.paths import load_subject_key
 from entryscan.device.config.settings import Config
 from entryscan.device.delivery.journal import Journal
@@ -95,7 +97,7 @@ def build(
         cfg.mqtt, device=cfg.device.id, site=cfg.device.site, door=cfg.device.door,
         journal_path=cfg.journal.path, max_rows=cfg.journal.max_rows, clock=clock,
         state_provider=lambda: state_snapshot(scan, cfg, clock), firmware=__version__,
-        lists=lists,
+        lists=lists, peers=make_peers(cfg, policy, clock),
         commands={"identify": lambda request: feedback.identify(), "state": lambda request: publisher.publish_state()},
     )
     scan = ScanLoop(
@@ -116,6 +118,14 @@ def build(
         scan.set_tamper_lockout(cfg.tamper.lockout)
         tamper = TamperSwitch(cfg.tamper.pin, scan.tamper_changed, pin_factory=pin_factory)
     return Components(cfg, clock, scan, feedback, publisher, pin_factory, tamper)
+
+
+def make_peers(cfg: Config, policy: Policy, clock: Clock) -> PeerPassages | None:
+    """A door with a direction learns passages from the entry events of the other doors of its site."""
+    if policy.reuse is None or cfg.policy.direction == "none":
+        return None
+    return PeerPassages(policy.reuse, clock, device=cfg.device.id, site=cfg.device.site,
+                        window_s=cfg.policy.passback_window_s)
 
 
 def state_snapshot(scan: ScanLoop, cfg: Config, clock: Clock) -> dict[str, object]:

@@ -4,7 +4,8 @@ TLS only (1.2 or newer), a client certificate from the site CA required, the
 certificate's CN used as the MQTT username, no anonymous clients, persistence
 on. Each device may write only its own topics and the Home Assistant discovery
 topics it publishes, and read only its own commands, its own delivery
-confirmations (CONFIRM contract) and its site's lists. The collector reads
+confirmations (CONFIRM contract), its site's lists and the entry events of its
+site's doors (anti-passback across doors: an exit clears the entrance). The collector reads
 every door's entry/alert/status/state and writes the confirmations.
 
 Running it again after ``device add`` regenerates ``acl`` and ``mosquitto.conf``
@@ -40,6 +41,7 @@ def device_acl(prefix: str, site: str, device: str, discovery_prefix: str = "hom
         f"topic read {base}/cmd/+",
         f"topic read {base}/confirm",
         f"topic read {prefix}/{site}/lists/#",
+        f"topic read {prefix}/{site}/+/entry",  # peer doors' passages, for anti-passback across the site
         f"topic read {discovery_prefix}/status",
         f"topic readwrite {base}/selftest",  # entryscan selftest's publish round trip
         "",

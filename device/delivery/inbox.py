@@ -1,8 +1,9 @@
 """What the device subscribes to, and what each incoming message asks of the publisher.
 
-Four sources, all untrusted: Home Assistant's birth message (re-send discovery),
+Five sources, all untrusted: Home Assistant's birth message (re-send discovery),
 signed site lists (into the list store, alerts into the journal), remote
-commands (a result to publish) and the collector's delivery confirmations. The publisher's delivery thread calls ``handle``
+commands (a result to publish), the collector's delivery confirmations, and
+peer doors' entry events (passages for anti-passback, see access.peers). The publisher's delivery thread calls ``handle``
 from paho's on_message; nothing here raises on hostile input.
 """
 
@@ -20,6 +21,7 @@ from entryscan.device.ports import Clock
 
 if TYPE_CHECKING:
     from entryscan.device.access.lists import ListStore
+    from entryscan.device.access.peers import PeerPassages
     from entryscan.device.delivery.listsync import ListFeed
 
 
@@ -32,8 +34,10 @@ class Reaction:
 
 class Inbox:
     def __init__(self, topics: Topics, clock: Clock, *, discovery: bool, lists: ListStore | None,
-                 commands: Mapping[str, Handler] | None, confirmations: bool = True) -> None:
+                 commands: Mapping[str, Handler] | None, confirmations: bool = True,
+                 peers: PeerPassages | None = None) -> None:
         self._topics = topics
+        self._peers = peers
         self._discovery = discovery
         self._confirmations = confirmations
         self.lists: ListFeed | None = None
@@ -58,11 +62,18 @@ class Inbox:
             out.append((self.lists.topic_filter, 1))
         if self._commands is not None:
             out.append((self._topics.cmd_filter, 0))
+        if self._peers is not None:
+            out.append((self._topics.site_entries, 1))
         return out
 
     def handle(self, topic: str, payload: bytes, journal: Journal | None, retained: bool = False) -> Reaction:
         if self._confirmations and topic == self._topics.confirm:
             return Reaction(confirmation=parse_confirmation(payload))
+        if self._peers is not None:
+            sender = self._topics.entry_sender(topic)
+            if sender is not None:
+                self._peers.handle(sender, payload)
+                return Reaction()
         if self.lists is not None and journal is not None and self.lists.handle(topic, payload, journal):
             return Reaction()
         if self._commands is not None:

@@ -49,6 +49,7 @@ from entryscan.device.ports import Clock
 
 if TYPE_CHECKING:
     from entryscan.device.access.lists import ListStore
+    from entryscan.device.access.peers import PeerPassages
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class MqttPublisher:
         state_provider: Callable[[], dict[str, object]],
         firmware: str,
         lists: ListStore | None = None,
-        commands: Mapping[str, Handler] | None = None,
+        commands: Mapping[str, Handler] | None = None, peers: PeerPassages | None = None,
         **tuning: float,
     ) -> None:
         self._cfg = cfg
@@ -85,7 +86,7 @@ class MqttPublisher:
         self.topics = Topics(cfg.topic_prefix, site, device, cfg.discovery_prefix)
         self._confirmed = cfg.delivery == "confirmed"
         self._inbox = Inbox(self.topics, clock, discovery=cfg.discovery, lists=lists, commands=commands,
-                            confirmations=self._confirmed)
+                            confirmations=self._confirmed, peers=peers)
         self._ident = identity(cfg, site=site, device=device)  # raises ConfigError early (exit 78)
         self._tls = tls_context(cfg) if cfg.tls else None
         self.stats = PublisherStats()

@@ -56,6 +56,19 @@ class Topics:
     def cmd_filter(self) -> str:
         return f"{self.base}/cmd/+"
 
+    @property
+    def site_entries(self) -> str:
+        """Every door's entry events at this site (doors with a direction learn peers' passages from them)."""
+        return f"{self.prefix}/{self.site}/+/entry"
+
+    def entry_sender(self, topic: str) -> str | None:
+        """The device level of a ``<prefix>/<site>/<device>/entry`` topic, else None."""
+        head, tail = f"{self.prefix}/{self.site}/", "/entry"
+        if not (topic.startswith(head) and topic.endswith(tail)) or len(topic) <= len(head) + len(tail):
+            return None
+        sender = topic[len(head):-len(tail)]
+        return None if "/" in sender else sender
+
     def site_list(self, name: str) -> str:
         return f"{self.prefix}/{self.site}/lists/{name}"
 

@@ -211,6 +211,21 @@ def test_device_a_cannot_touch_device_b(site: Site) -> None:
         collector.close()
 
 
+def test_doors_read_the_entry_events_of_their_site_and_write_only_their_own(site: Site) -> None:
+    """Anti-passback across doors: an entrance learns passages from the exit's entry events."""
+    door_a = device_client(site, "door-a")
+    door_b = device_client(site, "door-b")
+    try:
+        assert door_a.subscribe("entryscan/hq/+/entry") == 1
+        assert door_b.publish("entryscan/hq/door-a/entry", b"forged") == NOT_AUTHORIZED
+        assert door_b.publish("entryscan/hq/door-b/entry", b"exit") == 0
+        assert wait_for(lambda: door_a.received())
+        assert door_a.received() == [("entryscan/hq/door-b/entry", b"exit")]
+    finally:
+        door_a.close()
+        door_b.close()
+
+
 def test_device_a_cannot_read_device_b(site: Site) -> None:
     """mosquitto's acl_file grants every SUBSCRIBE and filters at delivery: B's messages never reach A."""
     collector = collector_client(site)
