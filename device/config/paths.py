@@ -21,6 +21,7 @@ def list_store_path(cfg: Config) -> Path:
 
 
 def reuse_store_path(cfg: Config) -> Path:
+    """Older firmware's one-time-use store; its rows now live in the journal file (migrated on open)."""
     return state_dir(cfg) / "reuse.db"
 
 

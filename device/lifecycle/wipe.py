@@ -1,7 +1,8 @@
 """Wipe and re-provision: erase personal data and keys, and refuse to run until provisioned.
 
 ``wipe`` first writes the marker file ``<journal folder>/WIPED`` (fsynced), then
-removes the journal, the list store, the reuse store (each with its -wal/-shm
+removes the journal (which also holds the one-time-use and passage records),
+the list store, an old firmware's separate reuse store (each with its -wal/-shm
 files), the subject key, the TLS client key and MQTT password files named in
 the config, and the registered-visitor ID file. The config file itself is never
 removed. Files are overwritten with zeros before unlinking (best effort: an SD

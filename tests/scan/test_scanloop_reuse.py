@@ -270,3 +270,18 @@ def test_an_unsynchronised_use_of_an_untimed_pass_is_kept(tmp_path: Path, issuer
     synced = make_loop(cfg, clock, factory)
     assert outcome(synced, a_pass(issuer, "other", until=None)) == ("accept", "ok")  # a write that may prune
     assert outcome(make_loop(cfg, clock, factory), code) == ("deny", "already_used")  # before: accept
+
+
+def test_wipe_erases_the_use_records(tmp_path: Path, issuer: ed25519.Ed25519PrivateKey,
+                                     factory: MockFactory) -> None:
+    from entryscan.device.lifecycle.wipe import wipe
+
+    cfg = door_config(tmp_path, 'direction = "in"')
+    loop = make_loop(cfg, SetClock(NOW), factory)
+    assert outcome(loop, a_pass(issuer)) == ("accept", "ok")
+    if loop._journal is not None:
+        loop._journal.close()  # type: ignore[attr-defined]
+    loop.policy.reuse.close()  # type: ignore[union-attr]
+    report = wipe(cfg)
+    assert cfg.journal.path in report.removed and not report.failed
+    assert not cfg.journal.path.exists() and not (cfg.journal.path.parent / "reuse.db").exists()
