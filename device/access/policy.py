@@ -101,10 +101,9 @@ class Policy:
         self.lists = lists
         self.reuse = reuse
 
-    def decide(self, payload: bytes, commit: bool = True) -> Decision:
+    def decide(self, payload: bytes) -> Decision:
         """The decision for one payload. Nothing is written: an accept that uses up a one-time pass or records a
-        passage carries it in ``Decision.use`` for the journal (``commit`` is kept for callers; it changes
-        nothing)."""
+        passage carries it in ``Decision.use``, for the journal to record with the final decision's row."""
         synced = False
         try:
             synced = self._clock.synced()

@@ -58,7 +58,7 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
             return 0
     for payload in payloads:
         # A dry run: a one-time pass is not consumed, no passage is recorded.
-        print(json.dumps(decision_json(policy.decide(payload, commit=False))))
+        print(json.dumps(decision_json(policy.decide(payload))))
     return 0
 
 

@@ -194,7 +194,7 @@ def test_each_mode_admits_exactly_its_types(door: Path, capsys: pytest.CaptureFi
     extra = 'visitors = "log"' if mode is PolicyMode.VISITORS else ""
     admitted = set()
     for kind, (payload, at) in _samples(door, capsys).items():
-        decision = policy_at(door, at, mode.value, extra=extra).decide(payload, commit=False)
+        decision = policy_at(door, at, mode.value, extra=extra).decide(payload)
         assert decision.credential.type == kind
         if decision.accepted:
             admitted.add(kind)
@@ -257,11 +257,11 @@ def test_unsynced_clock_denies_every_time_bound_type(door: Path, capsys: pytest.
     for payload, at, mode, expected in cases:
         cfg = parse_config(config(door, mode), door)
         p = make_policy(cfg, FixedClock(at, synced=False), b"k" * 32)
-        d = p.decide(payload, commit=False)
+        d = p.decide(payload)
         assert d.reason is expected and d.clock_synced is False
         relaxed = make_policy(parse_config(config(door, mode, extra="require_synced_clock = false"), door),
                               FixedClock(at, synced=False), b"k" * 32)
-        assert relaxed.decide(payload, commit=False).reason is Reason.OK
+        assert relaxed.decide(payload).reason is Reason.OK
 
 
 # -- anti-passback ------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def test_anti_passback_in_out_with_window_across_restart(door: Path, capsys: pyt
     assert enter(policy_at(door, NOW + dt.timedelta(seconds=800), extra=inside), payload, door) is Reason.OK
     # A decision alone (a dry run, or an accept turned into a deny later) never records a passage.
     later = policy_at(door, NOW + dt.timedelta(seconds=2000), extra=inside)
-    assert later.decide(payload, commit=False).reason is Reason.OK
+    assert later.decide(payload).reason is Reason.OK
     assert later.decide(payload).reason is Reason.OK
     assert enter(later, payload, door) is Reason.OK
     assert enter(later, payload, door) is Reason.PASSBACK
@@ -315,7 +315,7 @@ def test_stale_list_fails_closed_or_open(door: Path, capsys: pytest.CaptureFixtu
 def test_nothing_personal_leaves_by_default(door: Path, payload: bytes, at: dt.datetime, mode: str,
                                             secrets: list[str]) -> None:
     p = policy_at(door, at, mode, extra='visitors = "log"' if mode == "visitors" else "")
-    decision: Decision = p.decide(payload, commit=False)
+    decision: Decision = p.decide(payload)
     assert decision.accepted
     fields = event_fields(decision, Code(raw=payload, text=payload.decode()), share=())
     text = json.dumps(fields, ensure_ascii=False)
