@@ -143,12 +143,18 @@ class Ingestor:
 
     def _commit(self, messages: list[_Message]) -> None:
         batch_in = [(m.topic.decode("utf-8", "replace"), m.payload) for m in messages]
-        try:
-            batch = self.store.ingest_batch(batch_in)
-        except Exception as exc:  # noqa: BLE001 - any store failure: do not ack; the broker redelivers
-            log.error("collector: cannot store a batch of %d, it will be redelivered: %s", len(messages), exc)
-            self._drop_connection()
-            return
+        delay = 0.5
+        while True:
+            try:
+                batch = self.store.ingest_batch(batch_in)
+                break
+            except Exception as exc:  # noqa: BLE001 - any store failure: keep the batch unacknowledged, retry
+                log.error("collector: cannot store a batch of %d (not acknowledged, retrying): %s",
+                          len(messages), exc)
+                if self.done.wait(delay):
+                    return  # never acknowledged: the broker redelivers to the session
+                delay = min(delay * 2, 30.0)
+                self.store.recover()
         with self._ack_lock:
             for m in messages:
                 if m.qos > 0 and m.generation == self._generation:
@@ -168,15 +174,6 @@ class Ingestor:
             if doc is not None:
                 self.client.publish(f"{prefix}/{site}/{device}/confirm",
                                     json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
-
-    def _drop_connection(self) -> None:
-        with self._ack_lock:
-            self._generation += 1
-            # Unacknowledged messages are redelivered on the next connection; the queued ones are stale.
-            while not self._queue.empty():
-                self._queue.get_nowait()
-        self.client.disconnect()
-        self.done.wait(1.0)
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -85,6 +85,9 @@ class Store(Queries, ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def recover(self) -> None:
+        """After a failure: reopen what must be reopened (a lost database connection)."""
+
     lock_clause = ""  # " FOR UPDATE" where the database has row locks
 
     # -- ingest ---------------------------------------------------------------------------------

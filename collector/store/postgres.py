@@ -8,6 +8,7 @@ serialization failure retries the whole batch (the messages are not acknowledged
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ try:
 except ImportError:  # pragma: no cover - the postgres extra is not installed
     psycopg = None  # type: ignore[assignment]
 
+log = logging.getLogger("collector")
 MIGRATION_LOCK = 0x656E7472  # pg_advisory_xact_lock key: one collector migrates at a time
 
 _INSERT = """
@@ -88,6 +90,15 @@ class PostgresStore(Store):
         with self._lock:
             cur = self._db.execute(_INSERT, (received_at, *columns))  # type: ignore[arg-type]
             return {row[0] for row in cur.fetchall()}
+
+    def recover(self) -> None:
+        with self._lock:
+            if not self._db.closed and not self._db.broken:
+                return
+            try:
+                self._db = psycopg.connect(self.url, autocommit=True)
+            except psycopg.OperationalError as exc:
+                log.warning("collector: PostgreSQL still unreachable: %s", exc)
 
     def close(self) -> None:
         with self._lock:
