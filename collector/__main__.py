@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from collector.simulate import main as simulate_main
 
         return simulate_main(argv[1:])
+    if argv and argv[0] == "users":
+        from collector.users_cli import main as users_main
+
+        return users_main(argv[1:])
     if argv and argv[0] == "serve":
         argv = argv[1:]
     args = parse_args(argv)

@@ -19,6 +19,7 @@ class Services:
     done: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     server: Any = None
+    web_store: StoreBase | None = None
 
     @classmethod
     def start(cls, args: argparse.Namespace, store: StoreBase, live: Live) -> Services:
@@ -34,9 +35,12 @@ class Services:
         rules.start()
         services.threads.append(rules)
         if args.http:
+            from collector.store import open_store
             from collector.web.server import start_web
 
-            services.server = start_web(args, store, live, sites)
+            # The web side reads through its own connection, never waiting behind an ingest batch.
+            services.web_store = open_store(args.db)
+            services.server = start_web(args, services.web_store, live, sites)
         return services
 
     def stop(self) -> None:
@@ -46,3 +50,5 @@ class Services:
             self.server.server_close()
         for t in self.threads:
             t.join(5)
+        if self.web_store is not None:
+            self.web_store.close()
