@@ -27,7 +27,7 @@ class Services:
         from collector.rules import RuleSettings, run_rules_forever
         from collector.site import load_sites
 
-        sites = load_sites(args.site_dir)
+        sites = load_sites(args.site_dir, args.timezone)
         settings = RuleSettings(offline_s=args.offline_minutes * 60, idle_s=args.idle_minutes * 60,
                                 gap_s=args.gap_minutes * 60, stale_list_s=args.stale_list_hours * 3600)
         rules = threading.Thread(target=run_rules_forever, name="collector-rules", daemon=True,

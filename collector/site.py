@@ -1,8 +1,8 @@
 """What the collector reads from a site folder: ``site.toml`` (venues, their doors and opening hours).
 
 The manifest is written by ``entryscan-provision`` (format: SITE_TOML.md). The collector reads it
-tolerantly: only the keys below, unknown keys ignored. ``[site] timezone`` (an IANA name, optional)
-says in which local time the opening hours are meant; without it the collector's local time is used.
+tolerantly: only the keys below, unknown keys ignored. Opening hours are local time of the zone
+given by the collector's ``--timezone`` (an IANA name; default: the collector machine's local time).
 Opening hours: ``"Mon-Fri 07:30-17:00; Sat 08:00-12:00"``: ``;``-separated rules, each a day or a
 day range (Mon..Sun, ranges may wrap) and one or more ``HH:MM-HH:MM`` spans (``,``-separated).
 """
@@ -93,7 +93,16 @@ class SiteInfo:
         return sorted(d for d, v in self.device_venue.items() if v == venue)
 
 
-def load_site(directory: Path) -> SiteInfo:
+def time_zone(name: str) -> dt.tzinfo | None:
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("--timezone", f"unknown time zone {name!r}") from None
+
+
+def load_site(directory: Path, tz: dt.tzinfo | None = None) -> SiteInfo:
     path = directory / "site.toml"
     try:
         with path.open("rb") as handle:
@@ -104,12 +113,6 @@ def load_site(directory: Path) -> SiteInfo:
     site = table.get("site", {})
     if not isinstance(site, dict) or not isinstance(site.get("site"), str):
         raise ConfigError(str(path), "[site] site is missing")
-    tz = None
-    if site.get("timezone"):
-        try:
-            tz = zoneinfo.ZoneInfo(str(site["timezone"]))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"{path}: site.timezone", f"unknown time zone {site['timezone']!r}") from None
     venues = {}
     for v in _tables(table, "venues"):
         hours = str(v.get("opening_hours", ""))
@@ -128,9 +131,10 @@ def _tables(table: dict[str, object], key: str) -> list[dict[str, object]]:
     return [i for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
 
 
-def load_sites(directories: list[Path]) -> dict[str, SiteInfo]:
+def load_sites(directories: list[Path], timezone: str = "") -> dict[str, SiteInfo]:
+    tz = time_zone(timezone)
     sites = {}
     for directory in directories:
-        info = load_site(directory)
+        info = load_site(directory, tz)
         sites[info.site] = info
     return sites

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from collector.rules import RuleSettings, evaluate
-from collector.site import SiteInfo, load_site, parse_opening_hours
+from collector.site import SiteInfo, load_site, parse_opening_hours, time_zone
 from collector.store import StoreBase, open_store
 from collector.store.validate import iso
 from device.errors import ConfigError
@@ -22,7 +22,6 @@ MANIFEST = """
 format = 1
 site = "hq"
 name = "Trường THCS Nguyễn Du"
-timezone = "Asia/Ho_Chi_Minh"
 
 [[venues]]
 id = "canteen"
@@ -52,7 +51,7 @@ def store(db_url: str) -> Iterator[StoreBase]:
 @pytest.fixture
 def sites(tmp_path: Path) -> dict[str, SiteInfo]:
     (tmp_path / "site.toml").write_text(MANIFEST, encoding="utf-8")
-    return {"hq": load_site(tmp_path)}
+    return {"hq": load_site(tmp_path, time_zone("Asia/Ho_Chi_Minh"))}
 
 
 def open_rules(store: StoreBase) -> set[tuple[str, str]]:
