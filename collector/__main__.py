@@ -14,27 +14,27 @@ from argparse import Namespace
 from collections.abc import Callable
 from types import FrameType
 
-from collector.cli import ingest_options, parse_args
-from collector.fleet import fleet, render
-from collector.ingest import Ingestor
-from collector.live import Live
-from collector.services import Services
-from collector.store import Batch, StoreBase, is_postgres_url, open_store
-from device.errors import EntryscanError
+from entryscan.collector.cli import ingest_options, parse_args
+from entryscan.collector.fleet import fleet, render
+from entryscan.collector.ingest import Ingestor
+from entryscan.collector.live import Live
+from entryscan.collector.services import Services
+from entryscan.collector.store import Batch, StoreBase, is_postgres_url, open_store
+from entryscan.device.errors import EntryscanError
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "report":
-        from collector.report import main as report_main
+        from entryscan.collector.report import main as report_main
 
         return report_main(argv[1:])
     if argv and argv[0] == "simulate":
-        from collector.simulate import main as simulate_main
+        from entryscan.collector.simulate import main as simulate_main
 
         return simulate_main(argv[1:])
     if argv and argv[0] == "users":
-        from collector.users_cli import main as users_main
+        from entryscan.collector.users_cli import main as users_main
 
         return users_main(argv[1:])
     if argv and argv[0] == "serve":

@@ -6,8 +6,8 @@ import argparse
 import urllib.parse
 from pathlib import Path
 
-from collector.ingest import IngestOptions
-from device.keys import read_secret_text
+from entryscan.collector.ingest import IngestOptions
+from entryscan.device.keys import read_secret_text
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

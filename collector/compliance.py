@@ -6,9 +6,9 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from collector.site import SiteInfo
-from collector.store import StoreBase
-from collector.store.validate import iso
+from entryscan.collector.site import SiteInfo
+from entryscan.collector.store import StoreBase
+from entryscan.collector.store.validate import iso
 
 
 def _spans(site: SiteInfo, day: dt.date, spans: tuple[tuple[int, int], ...]) -> list[tuple[dt.datetime, dt.datetime]]:

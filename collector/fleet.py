@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.store import StoreBase
+from entryscan.collector.store import StoreBase
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.store import Batch, StoreBase
+from entryscan.collector.store import Batch, StoreBase
 
 log = logging.getLogger("collector")
 

@@ -13,8 +13,8 @@ import json
 import sys
 from typing import TextIO
 
-from collector.store import open_store
-from device.errors import EntryscanError
+from entryscan.collector.store import open_store
+from entryscan.device.errors import EntryscanError
 
 COLUMNS = ("ts", "site", "device", "door", "seq", "decision", "reason", "credential_type", "subject",
            "policy_version", "clock_synced", "incarnation", "event_id")

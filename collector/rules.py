@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from collector.site import SiteInfo
-from collector.store import StoreBase
-from collector.store.validate import iso
+from entryscan.collector.site import SiteInfo
+from entryscan.collector.store import StoreBase
+from entryscan.collector.store.validate import iso
 
 log = logging.getLogger("collector")
 

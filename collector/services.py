@@ -8,8 +8,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.live import Live
-from collector.store import StoreBase
+from entryscan.collector.live import Live
+from entryscan.collector.store import StoreBase
 
 log = logging.getLogger("collector")
 
@@ -24,8 +24,8 @@ class Services:
     @classmethod
     def start(cls, args: argparse.Namespace, store: StoreBase, live: Live) -> Services:
         services = cls()
-        from collector.rules import RuleSettings, run_rules_forever
-        from collector.site import load_sites
+        from entryscan.collector.rules import RuleSettings, run_rules_forever
+        from entryscan.collector.site import load_sites
 
         sites = load_sites(args.site_dir, args.timezone)
         settings = RuleSettings(offline_s=args.offline_minutes * 60, idle_s=args.idle_minutes * 60,
@@ -35,8 +35,8 @@ class Services:
         rules.start()
         services.threads.append(rules)
         if args.http:
-            from collector.store import open_store
-            from collector.web.server import start_web
+            from entryscan.collector.store import open_store
+            from entryscan.collector.web.server import start_web
 
             # The web side reads through its own connection, never waiting behind an ingest batch.
             services.web_store = open_store(args.db)

@@ -17,7 +17,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.errors import ConfigError
+from entryscan.device.errors import ConfigError
 
 log = logging.getLogger("collector")
 

@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from collector.web.auth import hash_password
+from entryscan.collector.web.auth import hash_password
 
 NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 

@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.site import SiteInfo
-from device.errors import EntryscanError
+from entryscan.collector.site import SiteInfo
+from entryscan.device.errors import EntryscanError
 
 log = logging.getLogger("collector")
 
@@ -40,7 +40,7 @@ class BoardChecker:
     def _verifier(self, site: SiteInfo) -> Any:
         with self._lock:
             if site.site not in self._verifiers:
-                from provisioning.venue import VenueVerifier  # type: ignore[import-not-found,unused-ignore]
+                from entryscan.provisioning.venue import VenueVerifier  # type: ignore[import-not-found,unused-ignore]
 
                 self._verifiers[site.site] = VenueVerifier(site.directory)
             return self._verifiers[site.site]

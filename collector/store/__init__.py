@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.store.base import Batch, Ingested
-from collector.store.base import Store as StoreBase
-from collector.store.sqlite import SqliteStore
-from collector.store.validate import MAX_PAYLOAD
+from entryscan.collector.store.base import Batch, Ingested
+from entryscan.collector.store.base import Store as StoreBase
+from entryscan.collector.store.sqlite import SqliteStore
+from entryscan.collector.store.validate import MAX_PAYLOAD
 
 # ``Store(path)`` is the embedded store, as before the interface existed.
 Store = SqliteStore
@@ -21,7 +21,7 @@ def is_postgres_url(db: str | Path) -> bool:
 
 def open_store(db: str | Path) -> StoreBase:
     if is_postgres_url(db):
-        from collector.store.postgres import PostgresStore
+        from entryscan.collector.store.postgres import PostgresStore
 
         return PostgresStore(str(db))
     return SqliteStore(Path(db))

@@ -18,8 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from collector.store.queries import Queries
-from collector.store.validate import (
+from entryscan.collector.store.queries import Queries
+from entryscan.collector.store.validate import (
     AlertRecord,
     EntryRecord,
     Record,

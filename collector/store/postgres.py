@@ -14,10 +14,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from collector.store.base import Store
-from collector.store.schema import POSTGRES_MIGRATIONS
-from collector.store.validate import EntryRecord, iso
-from device.errors import EntryscanError
+from entryscan.collector.store.base import Store
+from entryscan.collector.store.schema import POSTGRES_MIGRATIONS
+from entryscan.collector.store.validate import EntryRecord, iso
+from entryscan.device.errors import EntryscanError
 
 try:
     import psycopg

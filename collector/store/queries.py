@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from collector.store.validate import now_iso
+from entryscan.collector.store.validate import now_iso
 
 _ENTRY_COLUMNS = ("event_id", "site", "device", "incarnation", "door", "seq", "ts", "decision", "reason",
                   "credential_type", "subject", "policy_version", "clock_synced", "received_at")

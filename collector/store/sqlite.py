@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from collector.store.base import Store
-from collector.store.schema import SQLITE_MIGRATIONS
-from collector.store.validate import EntryRecord, now_iso
+from entryscan.collector.store.base import Store
+from entryscan.collector.store.schema import SQLITE_MIGRATIONS
+from entryscan.collector.store.validate import EntryRecord, now_iso
 
 
 class SqliteStore(Store):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.store import StoreBase
+from entryscan.collector.store import StoreBase
 
 
 def health(store: StoreBase) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import ConfigError
-from device.keys import read_secret_text
+from entryscan.device.errors import ConfigError
+from entryscan.device.keys import read_secret_text
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SESSION_S = 12 * 3600

@@ -10,16 +10,14 @@ import urllib.parse
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from collector.compliance import compliance
-from collector.web import api, pages
-from collector.web.auth import COOKIE, SESSION_S
-from collector.web.chart import bar_chart, hourly_counts
-from collector.web.static import CSS, LIVE_JS
-
-if TYPE_CHECKING:
-    from collector.web.server import WebApp
+from entryscan.collector.compliance import compliance
+from entryscan.collector.web import api, pages
+from entryscan.collector.web.app import WebApp
+from entryscan.collector.web.auth import COOKIE, SESSION_S
+from entryscan.collector.web.chart import bar_chart, hourly_counts
+from entryscan.collector.web.static import CSS, LIVE_JS
 
 log = logging.getLogger("collector")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from collector.venue import BoardCheck
+from entryscan.collector.venue import BoardCheck
 
 ENTRY_COLUMNS = ("ts", "site", "device", "seq", "decision", "reason", "credential_type", "subject")
 FLEET_COLUMNS = ("entries", "accepts", "denies", "missing", "last_entry_ts", "open_alerts")

@@ -13,31 +13,15 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from collector.live import Live
-from collector.site import SiteInfo
-from collector.store import StoreBase
-from collector.venue import BoardChecker
-from collector.web.auth import Auth
-from collector.web.handler import Handler
-from collector.web.ratelimit import RateLimiter
-from device.errors import ConfigError
+from entryscan.collector.live import Live
+from entryscan.collector.site import SiteInfo
+from entryscan.collector.store import StoreBase
+from entryscan.collector.web.app import WebApp
+from entryscan.collector.web.auth import Auth
+from entryscan.collector.web.handler import Handler
+from entryscan.device.errors import ConfigError
 
 log = logging.getLogger("collector")
-
-
-class WebApp:
-    """What every request handler shares."""
-
-    def __init__(self, store: StoreBase, auth: Auth, live: Live, sites: dict[str, SiteInfo]) -> None:
-        self.store = store
-        self.auth = auth
-        self.live = live
-        self.sites = sites
-        self.boards = BoardChecker()
-        self.report_limit = RateLimiter(count=3, window_s=600)
-        self.login_limit = RateLimiter(count=10, window_s=300)
-        self.stopping = threading.Event()
-        self.streams = threading.BoundedSemaphore(50)  # concurrent live-update connections
 
 
 class Server(ThreadingHTTPServer):

@@ -12,15 +12,16 @@ from typing import IO
 
 import pytest
 
-from collector.store import Store
-from device.config import MqttConfig
-from device.journal import Journal
-from device.mqtt import MqttPublisher
+from entryscan.collector.store import Store
+from entryscan.device.config.settings import MqttConfig
+from entryscan.device.delivery.journal import Journal
+from entryscan.device.delivery.publisher import MqttPublisher
+from tests.paths import REPO
 from tests.support import StepClock, wait_for
 from tests.support.events import TOPIC, entry
 from tests.support.mosquitto import Listener, Mosquitto
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 class CollectorProc:
@@ -131,8 +132,8 @@ def test_end_to_end_journal_to_collector(mosquitto: Mosquitto, tmp_path: Path) -
 
 
 def test_fleet_view_counts_and_finds_missing_decisions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from collector.__main__ import main
-    from collector.fleet import fleet
+    from entryscan.collector.__main__ import main
+    from entryscan.collector.fleet import fleet
 
     store = Store(tmp_path / "c.db")
     for seq in (1, 2, 3, 5, 6):  # seq 4 never arrived

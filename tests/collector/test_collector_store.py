@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.store import StoreBase, open_store
-from collector.store.schema import SQLITE_MIGRATIONS
+from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store.schema import SQLITE_MIGRATIONS
 from tests.support.events import TOPIC, alert, entry
 
 INC_A, INC_B = "a" * 32, "b" * 32

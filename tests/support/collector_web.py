@@ -12,11 +12,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from collector.live import Live
-from collector.site import SiteInfo
-from collector.store import StoreBase
-from collector.web.auth import hash_password
-from collector.web.server import Server, make_server
+from entryscan.collector.live import Live
+from entryscan.collector.site import SiteInfo
+from entryscan.collector.store import StoreBase
+from entryscan.collector.web.auth import hash_password
+from entryscan.collector.web.server import Server, make_server
 
 PASSWORD = "correct horse battery"
 TOKEN = "t0ken-for-tools-0123456789"

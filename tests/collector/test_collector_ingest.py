@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from collector.ingest import IngestOptions, Ingestor, subscriptions
-from collector.store import StoreBase, open_store
+from entryscan.collector.ingest import IngestOptions, Ingestor, subscriptions
+from entryscan.collector.store import StoreBase, open_store
 from tests.support import wait_for
 from tests.support.events import TOPIC, alert, entry
 from tests.support.mosquitto import Listener, Mosquitto

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from collector.site import SiteInfo, load_site
-from collector.store import StoreBase, open_store
+from entryscan.collector.site import SiteInfo, load_site
+from entryscan.collector.store import StoreBase, open_store
 from tests.support.browser import browser_available, make_driver
 from tests.support.collector_web import PASSWORD, WebUnderTest
 from tests.support.events import entry
@@ -89,8 +89,8 @@ def test_dashboard_lists_doors_and_shows_a_new_entry_without_reload(driver: Any,
 @pytest.fixture
 def signed_site(tmp_path: Path) -> Any:
     """A site folder made with the provisioning tools' own manifest and venue signing code."""
-    venue_mod = pytest.importorskip("provisioning.venue")
-    manifest = pytest.importorskip("provisioning.manifest")
+    venue_mod = pytest.importorskip("entryscan.provisioning.venue")
+    manifest = pytest.importorskip("entryscan.provisioning.manifest")
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.site import SiteInfo, load_site
-from collector.store import StoreBase, open_store
-from collector.web.auth import Auth, hash_password, verify_password
+from entryscan.collector.site import SiteInfo, load_site
+from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.web.auth import Auth, hash_password, verify_password
 from tests.support.collector_web import PASSWORD, TOKEN, WebUnderTest, api, logged_in_opener, request
 from tests.support.events import TOPIC, alert, entry
 

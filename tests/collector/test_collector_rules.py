@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.rules import RuleSettings, evaluate
-from collector.site import SiteInfo, load_site, parse_opening_hours, time_zone
-from collector.store import StoreBase, open_store
-from collector.store.validate import iso
-from device.errors import ConfigError
+from entryscan.collector.rules import RuleSettings, evaluate
+from entryscan.collector.site import SiteInfo, load_site, parse_opening_hours, time_zone
+from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store.validate import iso
+from entryscan.device.errors import ConfigError
 from tests.support.events import TOPIC, alert, entry
 
 SETTINGS = RuleSettings(offline_s=600, idle_s=1800, gap_s=3600, camera_faults=3, camera_window_s=3600)
