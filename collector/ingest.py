@@ -165,15 +165,15 @@ class Ingestor:
             self.on_batch(batch)
 
     def _confirm(self, batch: Batch) -> None:
-        for prefix, site, device in batch.touched:
-            try:
-                doc = self.store.confirmation(site, device)
-            except Exception as exc:  # noqa: BLE001 - the next batch or re-send confirms again
-                log.warning("collector: cannot build the confirm for %s/%s: %s", site, device, exc)
-                continue
-            if doc is not None:
-                self.client.publish(f"{prefix}/{site}/{device}/confirm",
-                                    json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
+        prefixes = {(site, device): prefix for prefix, site, device in batch.touched}
+        try:
+            docs = self.store.confirmations(list(prefixes))
+        except Exception as exc:  # noqa: BLE001 - the next batch or a re-send confirms again
+            log.warning("collector: cannot build the confirmations of a batch: %s", exc)
+            return
+        for (site, device), doc in docs.items():
+            self.client.publish(f"{prefixes[(site, device)]}/{site}/{device}/confirm",
+                                json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
 
     # -- lifecycle -----------------------------------------------------------------------------
 

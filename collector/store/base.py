@@ -38,6 +38,7 @@ QUARANTINE_SAMPLE = 4096
 CONFIRM_MAX_BYTES = 16 * 1024
 CONFIRM_MAX_SEQS = 1000
 CONFIRM_MAX_ALERTS = 100
+ADVANCE_STEP = 2000
 StreamKey = tuple[str, str, str]
 
 
@@ -187,45 +188,28 @@ class Store(Queries, ABC):
                 if isinstance(rec, EntryRecord) and rec.event_id in pending:
                     pending.discard(rec.event_id)
                     fresh.setdefault(key, []).append(rec)
-        for key in sorted(newest):  # one lock order for every collector: no deadlocks
-            self._update_stream(key, fresh.get(key, []), newest[key], now)
+        self._apply_streams(sorted(newest), fresh, newest, now)  # one lock order for every collector
 
-    def _update_stream(self, key: StreamKey, fresh: list[EntryRecord], last_ns: int, now: str) -> None:
-        self._exec("INSERT INTO streams(site, device, incarnation) VALUES (?,?,?)"
-                   " ON CONFLICT(site, device, incarnation) DO NOTHING", key)
-        (through, lo, hi, stored, gap_since), = self._rows(
-            "SELECT through_seq, min_seq, max_seq, stored, gap_since FROM streams"
-            " WHERE site = ? AND device = ? AND incarnation = ?" + self.lock_clause, key)
-        seqs = [r.seq for r in fresh]
-        if seqs:
-            lo = min(seqs) if lo is None else min(lo, *seqs)
-            hi = max(seqs) if hi is None else max(hi, *seqs)
-        stored += len(fresh)
-        through = self._advance(key, through)
-        missing = 0 if lo is None or hi is None else hi - lo + 1 - stored
-        gap_since = (gap_since or now) if missing > 0 else None
-        stamps = [r.ts for r in fresh if r.ts]
-        self._exec(
-            "UPDATE streams SET through_seq = ?, min_seq = ?, max_seq = ?, stored = ?, gap_since = ?,"
-            " accepts = accepts + ?, denies = denies + ?, unsynced = unsynced + ?,"
-            " door = COALESCE(?, door), last_entry_ts = CASE WHEN last_entry_ts IS NULL OR last_entry_ts < ?"
-            " THEN ? ELSE last_entry_ts END, last_ns = CASE WHEN last_ns < ? THEN ? ELSE last_ns END"
-            " WHERE site = ? AND device = ? AND incarnation = ?",
-            (through, lo, hi, stored, gap_since,
-             sum(r.decision == "accept" for r in fresh), sum(r.decision == "deny" for r in fresh),
-             sum(r.clock_synced is False for r in fresh), next((r.door for r in reversed(fresh) if r.door), None),
-             max(stamps, default=None), max(stamps, default=None), last_ns, last_ns, *key))
+    def _apply_streams(self, keys: list[StreamKey], fresh: dict[StreamKey, list[EntryRecord]],
+                       newest: dict[StreamKey, int], now: str) -> None:
+        """Per stream: lock its row, advance the gap-free prefix, add the batch's counts."""
+        for key in keys:
+            self._exec("INSERT INTO streams(site, device, incarnation) VALUES (?,?,?)"
+                       " ON CONFLICT(site, device, incarnation) DO NOTHING", key)
+            (through, lo, hi, stored, gap_since), = self._rows(
+                "SELECT through_seq, min_seq, max_seq, stored, gap_since FROM streams"
+                " WHERE site = ? AND device = ? AND incarnation = ?" + self.lock_clause, key)
+            update = stream_update(StreamRow(through, lo, hi, stored, gap_since), fresh.get(key, []),
+                                   self._advance(key, through), newest[key], now)
+            self._exec(_UPDATE_STREAM, (*update, *key))
 
     def _advance(self, key: StreamKey, through: int) -> int:
         """Move the gap-free prefix past every consecutive committed seq."""
         while True:
             rows = self._rows("SELECT DISTINCT seq FROM entry_events WHERE site = ? AND device = ?"
-                              " AND incarnation = ? AND seq > ? ORDER BY seq LIMIT 2000", (*key, through))
-            for (seq,) in rows:
-                if seq != through + 1:
-                    return through
-                through = seq
-            if len(rows) < 2000:
+                              " AND incarnation = ? AND seq > ? ORDER BY seq LIMIT ?", (*key, through, ADVANCE_STEP))
+            through, more = advance(through, [int(r[0]) for r in rows])
+            if not more:
                 return through
 
     def _count_receipts(self, results: list[Ingested]) -> None:
@@ -240,6 +224,15 @@ class Store(Queries, ABC):
 
     # -- confirmations (CONFIRM.md) -------------------------------------------------------------
 
+    def confirmations(self, devices: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Confirm documents for several doors (one batch's), keyed by (site, device)."""
+        docs = {}
+        for site, device in devices:
+            doc = self.confirmation(site, device)
+            if doc is not None:
+                docs[(site, device)] = doc
+        return docs
+
     def confirmation(self, site: str, device: str) -> dict[str, Any] | None:
         """The confirm document for the device's newest incarnation, at most 16 KiB."""
         rows = self._rows("SELECT incarnation, through_seq FROM streams WHERE site = ? AND device = ?"
@@ -253,10 +246,60 @@ class Store(Queries, ABC):
         alert_ids = [a for (a,) in self._rows(
             "SELECT alert_id FROM alert_events WHERE site = ? AND device = ? ORDER BY last_ns DESC LIMIT ?",
             (site, device, CONFIRM_MAX_ALERTS))]
-        doc = {"incarnation": incarnation, "through_seq": int(through), "seqs": seqs, "alert_ids": alert_ids}
-        while len(json.dumps(doc, separators=(",", ":"))) > CONFIRM_MAX_BYTES and seqs:
-            del seqs[len(seqs) // 2:]  # keep the lowest ones
-        return doc
+        return confirm_doc(incarnation, int(through), seqs, alert_ids)
+
+
+_UPDATE_STREAM = (
+    "UPDATE streams SET through_seq = ?, min_seq = ?, max_seq = ?, stored = ?, gap_since = ?,"
+    " accepts = accepts + ?, denies = denies + ?, unsynced = unsynced + ?,"
+    " door = COALESCE(?, door), last_entry_ts = CASE WHEN last_entry_ts IS NULL OR last_entry_ts < ?"
+    " THEN ? ELSE last_entry_ts END, last_ns = CASE WHEN last_ns < ? THEN ? ELSE last_ns END"
+    " WHERE site = ? AND device = ? AND incarnation = ?")
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    through: int
+    lo: int | None
+    hi: int | None
+    stored: int
+    gap_since: str | None
+
+
+def advance(through: int, seqs: list[int]) -> tuple[int, bool]:
+    """The prefix moved over consecutive ``seqs`` (ascending, > through); True when all were used up
+    and the list was a full page (the caller must look further)."""
+    for seq in seqs:
+        if seq != through + 1:
+            return through, False
+        through = seq
+    return through, len(seqs) >= ADVANCE_STEP
+
+
+def stream_update(old: StreamRow, fresh: list[EntryRecord], through: int, last_ns: int,
+                  now: str) -> tuple[Any, ...]:
+    """The parameters of ``_UPDATE_STREAM`` (without the key) for one stream after a batch."""
+    lo, hi = old.lo, old.hi
+    seqs = [r.seq for r in fresh]
+    if seqs:
+        lo = min(seqs) if lo is None else min(lo, *seqs)
+        hi = max(seqs) if hi is None else max(hi, *seqs)
+    stored = old.stored + len(fresh)
+    missing = 0 if lo is None or hi is None else hi - lo + 1 - stored
+    gap_since = (old.gap_since or now) if missing > 0 else None
+    last_ts = max((r.ts for r in fresh if r.ts), default=None)
+    return (through, lo, hi, stored, gap_since, sum(r.decision == "accept" for r in fresh),
+            sum(r.decision == "deny" for r in fresh), sum(r.clock_synced is False for r in fresh),
+            next((r.door for r in reversed(fresh) if r.door), None), last_ts, last_ts, last_ns, last_ns)
+
+
+def confirm_doc(incarnation: str, through: int, seqs: list[int], alert_ids: list[str]) -> dict[str, Any]:
+    """The CONFIRM.md document, cut to 16 KiB by dropping the highest seqs."""
+    kept = seqs[:CONFIRM_MAX_SEQS]
+    doc = {"incarnation": incarnation, "through_seq": through, "seqs": kept, "alert_ids": alert_ids[:CONFIRM_MAX_ALERTS]}
+    while len(json.dumps(doc, separators=(",", ":"))) > CONFIRM_MAX_BYTES and kept:
+        del kept[len(kept) // 2:]  # keep the lowest ones
+    return doc
 
 
 def _parse(topic: str, payload: bytes) -> _Parsed:

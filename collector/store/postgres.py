@@ -14,7 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from entryscan.collector.store.base import Store
+from entryscan.collector.store import pgbulk
+from entryscan.collector.store.base import Store, StreamKey
 from entryscan.collector.store.schema import POSTGRES_MIGRATIONS
 from entryscan.collector.store.validate import EntryRecord, iso
 from entryscan.device.errors import EntryscanError
@@ -99,6 +100,15 @@ class PostgresStore(Store):
                 self._db = psycopg.connect(self.url, autocommit=True)
             except psycopg.OperationalError as exc:
                 log.warning("collector: PostgreSQL still unreachable: %s", exc)
+
+    def _apply_streams(self, keys: list[StreamKey], fresh: dict[StreamKey, list[EntryRecord]],
+                       newest: dict[StreamKey, int], now: str) -> None:
+        with self._lock:
+            pgbulk.apply_streams(self._db, keys, fresh, newest, now, self._advance)
+
+    def confirmations(self, devices: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        with self._lock:
+            return pgbulk.confirmations(self._db, sorted(set(devices)))
 
     def close(self) -> None:
         with self._lock:

@@ -177,3 +177,23 @@ def test_sqlite_database_of_the_first_collector_is_migrated(tmp_path: Path) -> N
     assert store.confirmation("hq", "door-1")["through_seq"] == 3  # type: ignore[index]
     store.close()
     assert open_store(path).schema_version() == len(SQLITE_MIGRATIONS)  # type: ignore[attr-defined]
+
+
+def test_bulk_confirmations_equal_the_single_ones(store: StoreBase) -> None:
+    batch = [(f"entryscan/hq/door-{d}/entry", entry(s, device=f"door-{d}", incarnation=INC_A))
+             for d in range(1, 4) for s in (1, 2, 4)]
+    batch.append(("entryscan/hq/door-2/alert", alert("tamper", device="door-2", incarnation=INC_A)))
+    batch.append(("entryscan/hq/door-3/entry", entry(1, device="door-3", incarnation=INC_B)))
+    store.ingest_batch(batch)
+    devices = [("hq", f"door-{d}") for d in range(1, 5)]
+    bulk = store.confirmations(devices)
+    assert bulk == {d: store.confirmation(*d) for d in devices[:3]}
+    assert bulk[("hq", "door-3")]["incarnation"] == INC_B and len(bulk[("hq", "door-2")]["alert_ids"]) == 1
+
+
+def test_a_long_gap_heals_past_one_page_of_seqs(store: StoreBase) -> None:
+    store.ingest_batch([(f"{TOPIC}/entry", entry(s, incarnation=INC_A)) for s in range(2, 2502)])
+    assert store.streams()[0]["through_seq"] == 0
+    assert store.confirmation("hq", "door-1")["seqs"][:2] == [2, 3]  # type: ignore[index]
+    store.ingest(f"{TOPIC}/entry", entry(1, incarnation=INC_A))
+    assert store.streams()[0]["through_seq"] == 2501 and store.streams()[0]["gap_since"] is None
