@@ -51,6 +51,12 @@ class Queries(ABC):
         return [t for (t,) in self._rows("SELECT ts FROM entry_events WHERE site = ? AND (CAST(? AS TEXT) IS NULL OR device = ?)"
                                          " AND ts >= ? ORDER BY ts", (site, device, device, since))]
 
+    def decisions_by_reason(self, site: str, device: str) -> list[dict[str, Any]]:
+        """Accepts and denies of one door counted by reason code, most frequent first."""
+        return self._dicts("SELECT decision, reason, COUNT(*) AS n FROM entry_events WHERE site = ? AND device = ?"
+                           " GROUP BY decision, reason ORDER BY n DESC, decision, reason LIMIT 100",
+                           (site, device), ("decision", "reason", "count"))
+
     def device_alerts(self) -> list[dict[str, Any]]:
         return [json.loads(p) for (p,) in self._rows("SELECT payload FROM alert_events ORDER BY received_at, ts")]
 

@@ -152,7 +152,8 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "chart":
             return self.send(200, svg.encode(), "image/svg+xml")
         entries = self.app.store.entries(site, device, limit=25, newest_first=True)
-        return self.html(pages.device_page(user, found[0], svg, entries))
+        reasons = self.app.store.decisions_by_reason(site, device)
+        return self.html(pages.device_page(user, found[0], svg, entries, reasons))
 
     def events(self) -> None:
         """Server-sent events: one message each time new data was committed."""

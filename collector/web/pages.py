@@ -85,11 +85,14 @@ def reports_page(user: str, reports: list[dict[str, Any]]) -> str:
                   user=user)
 
 
-def device_page(user: str, device: dict[str, Any], svg: str, entries: list[dict[str, Any]]) -> str:
+def device_page(user: str, device: dict[str, Any], svg: str, entries: list[dict[str, Any]],
+                reasons: list[dict[str, Any]]) -> str:
     facts = "".join(f"<tr><th>{escape(k)}</th>{_cells([v])}</tr>" for k, v in device.items() if k != "state")
     state = "".join(f"<tr><th>{escape(str(k))}</th>{_cells([v])}</tr>" for k, v in device["state"].items())
+    by_reason = "".join(f'<tr class="reason">{_cells([r["decision"], r["reason"], r["count"]])}</tr>' for r in reasons)
     body = (f'<figure id="chart">{svg}</figure><h2>Door</h2><table>{facts}</table><h2>State</h2><table>{state}</table>'
-            "<h2>Latest entries</h2>" + _table(ENTRY_COLUMNS, entry_rows(entries)))
+            "<h2>Decisions by reason</h2>" + _table(("decision", "reason", "count"), by_reason)
+            + "<h2>Latest entries</h2>" + _table(ENTRY_COLUMNS, entry_rows(entries)))
     return layout(f"{device['site']}/{device['device']}", body, user=user)
 
 

@@ -111,6 +111,16 @@ def test_device_chart_is_svg(web: WebUnderTest, store: StoreBase) -> None:
     assert status == 200 and headers["Content-Type"] == "image/svg+xml" and body.startswith(b"<svg")
 
 
+def test_device_page_counts_decisions_by_reason(web: WebUnderTest, store: StoreBase) -> None:
+    for seq, (decision, reason) in enumerate([("deny", "expired"), ("accept", "ok"), ("deny", "expired")], 1):
+        store.ingest(f"{TOPIC}/entry", entry(seq, decision=decision, reason=reason))
+    status, _, body = request(f"{web.base}/device/hq/door-1", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200
+    page = body.decode()
+    assert '<tr class="reason"><td>deny</td><td>expired</td><td>2</td></tr>' in page
+    assert '<tr class="reason"><td>accept</td><td>ok</td><td>1</td></tr>' in page
+
+
 def test_oversized_body_is_refused(web: WebUnderTest) -> None:
     status, _, _ = request(f"{web.base}/v/hq/canteen", data={"text": "x" * 20_000})
     assert status == 413
