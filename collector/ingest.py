@@ -75,6 +75,7 @@ class Ingestor:
         self._queue: queue.Queue[_Message] = queue.Queue()
         self._generation = 0
         self._ack_lock = threading.Lock()
+        self._confirms_out: list[paho.MQTTMessageInfo] = []
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -171,9 +172,10 @@ class Ingestor:
         except Exception as exc:  # noqa: BLE001 - the next batch or a re-send confirms again
             log.warning("collector: cannot build the confirmations of a batch: %s", exc)
             return
-        for (site, device), doc in docs.items():
+        self._confirms_out = [
             self.client.publish(f"{prefixes[(site, device)]}/{site}/{device}/confirm",
                                 json.dumps(doc, separators=(",", ":")), qos=1, retain=True)
+            for (site, device), doc in docs.items()]
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -196,5 +198,8 @@ class Ingestor:
             self.done.wait()
         finally:
             committer.join(5)
+            for info in self._confirms_out:  # the last batch's confirms leave before the DISCONNECT
+                if self.client.is_connected():
+                    info.wait_for_publish(2.0)
             self.client.disconnect()
             self.client.loop_stop()

@@ -80,7 +80,7 @@ def _reorder(p: tuple[Any, ...]) -> tuple[Any, ...]:
     return through, lo, hi, stored, gap_since, acc, den, uns, door, last_ts, last_ns
 
 
-def confirmations(conn: Any, devices: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+def bulk_confirmations(conn: Any, devices: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     if not devices:
         return {}
     cols = _columns(devices)

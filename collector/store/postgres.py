@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from entryscan.collector.store import pgbulk
 from entryscan.collector.store.base import Store, StreamKey
+from entryscan.collector.store.pgbulk import apply_streams, bulk_confirmations
 from entryscan.collector.store.schema import POSTGRES_MIGRATIONS
 from entryscan.collector.store.validate import EntryRecord, iso
 from entryscan.device.errors import EntryscanError
@@ -104,11 +104,11 @@ class PostgresStore(Store):
     def _apply_streams(self, keys: list[StreamKey], fresh: dict[StreamKey, list[EntryRecord]],
                        newest: dict[StreamKey, int], now: str) -> None:
         with self._lock:
-            pgbulk.apply_streams(self._db, keys, fresh, newest, now, self._advance)
+            apply_streams(self._db, keys, fresh, newest, now, self._advance)
 
     def confirmations(self, devices: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         with self._lock:
-            return pgbulk.confirmations(self._db, sorted(set(devices)))
+            return bulk_confirmations(self._db, sorted(set(devices)))
 
     def close(self) -> None:
         with self._lock:

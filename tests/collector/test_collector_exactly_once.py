@@ -1,14 +1,12 @@
 """Exactly once under failure: two collectors in a shared group, one SIGKILLed and restarted several times,
 the broker restarted once, while virtual doors (the device's real journal and publisher) send entries.
 
-The short variant runs in CI; the full size (200 doors, 20,000 entries) runs with ``ENTRYSCAN_LONG=1``
-(marker ``long``). Both run against SQLite and PostgreSQL and print the counts.
+The short variant runs in CI; the full size (200 doors, 20,000 entries) runs with ``pytest -m soak``. Both run against SQLite and PostgreSQL and print the counts.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -99,8 +97,7 @@ def test_exactly_once_short(tmp_path: Path, db_url: str, mosquitto_factory: Mosq
     exactly_once(tmp_path, db_url, mosquitto_factory, doors_n=20, events=2000, kills=3, rate=400.0)
 
 
-@pytest.mark.long
-@pytest.mark.skipif(not os.environ.get("ENTRYSCAN_LONG"), reason="full-size load test: set ENTRYSCAN_LONG=1")
+@pytest.mark.soak
 def test_exactly_once_200_doors_20000_entries(tmp_path: Path, db_url: str,
                                               mosquitto_factory: MosquittoFactory) -> None:
     exactly_once(tmp_path, db_url, mosquitto_factory, doors_n=200, events=20_000, kills=5, rate=1500.0)
