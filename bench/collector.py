@@ -3,7 +3,8 @@
 A persistent collector session is registered, ``N`` entries from ``D`` doors are queued in the
 broker while the collector is away, then the collector is started and timed until every message is
 committed, acknowledged and confirmed: the drain a district collector does after an outage, and the
-steady ceiling of one collector process. PostgreSQL is a throwaway local cluster (initdb, loopback).
+steady ceiling of one collector process. PostgreSQL is a throwaway local cluster (initdb, loopback) with
+the durable defaults (fsync, synchronous_commit on); SQLite runs WAL with synchronous FULL, as shipped.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def main(mode: Mode) -> None:
     with tempfile.TemporaryDirectory(prefix="entryscan-bench-collector-") as tmp:
         from tests.support.postgres import PostgresCluster  # the same throwaway cluster the tests use
 
-        cluster = PostgresCluster().start()
+        cluster = PostgresCluster(durable=True).start()  # fsync and synchronous commit on
         try:
             for name, db in (("sqlite", str(Path(tmp) / "c.db")), ("postgres", cluster.new_database())):
                 with mosquitto(Path(tmp) / f"broker-{name}") as url:

@@ -33,7 +33,9 @@ def pg_bindir() -> Path | None:
 
 
 class PostgresCluster:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        # Tests skip fsync for speed; a bench measures what production runs (fsync, synchronous commit).
+        self.durable = durable
         bindir = pg_bindir()
         if bindir is None:
             raise FileNotFoundError("initdb not found (apt-get install postgresql)")
@@ -59,10 +61,10 @@ class PostgresCluster:
             os.chown(pwfile, self._owner["user"], self._owner["group"])
         pwfile.chmod(0o600)
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", USER, f"--pwfile={pwfile}",
-                  "--auth=scram-sha-256", "-E", "UTF8", "--no-sync")
+                  "--auth=scram-sha-256", "-E", "UTF8", *(() if self.durable else ("--no-sync",)))
         pwfile.unlink()
         opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root}"
-                " -c fsync=off -c synchronous_commit=off -c max_connections=60")
+                " -c max_connections=60" + ("" if self.durable else " -c fsync=off -c synchronous_commit=off"))
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", opts,
                   "-w", "-t", "60", "start")
         return self
