@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,9 +12,11 @@ import pytest
 
 from entryscan.collector.site import SiteInfo, load_site
 from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.web.auth import hash_password
 from tests.support.browser import browser_available, make_driver
 from tests.support.collector_web import PASSWORD, WebUnderTest
 from tests.support.events import entry
+from tests.support.mosquitto import Mosquitto, free_port
 
 pytestmark = pytest.mark.skipif(not browser_available(), reason="chromium/chromium-driver not installed (CI has them)")
 
@@ -130,3 +134,41 @@ def test_venue_page_genuine_tampered_and_report(driver: Any, tmp_path: Path, sto
         assert [r["body"] for r in store.reports()] == ["Bảng QR bị rách, không quét được"]
     finally:
         web.stop()
+
+
+def test_dashboard_of_a_serving_collector_lists_simulated_doors_live(driver: Any, tmp_path: Path,
+                                                                      mosquitto: Mosquitto) -> None:
+    """The whole path: simulated doors -> broker -> `entryscan-collector serve` -> Chromium, no reload."""
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "users").write_text(f"operator:{hash_password(PASSWORD)}\n")
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "entryscan.collector", "serve", "--url", mosquitto.url,
+                              "--db", str(tmp_path / "c.db"), "--http", f"127.0.0.1:{port}", "--users",
+                              str(tmp_path / "users"), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+
+    def simulate(devices: int, events: int) -> None:
+        done = subprocess.run([sys.executable, "-m", "entryscan.collector", "simulate", "--url", mosquitto.url,
+                               "--devices", str(devices), "--events", str(events), "--drain-timeout", "60"],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    try:
+        assert serve.stderr is not None
+        for line in serve.stderr:
+            if "collector: subscribed" in line:
+                break
+        simulate(3, 6)
+        base = f"http://127.0.0.1:{port}"
+        login(driver, base)
+        doors = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#fleet-body tr a")]
+        assert doors == ["sim/sim-0001", "sim/sim-0002", "sim/sim-0003"]
+        driver.execute_script("window.notReloaded = true;")
+        before = len(driver.find_elements(By.CSS_SELECTOR, "#entries-body tr"))
+        simulate(1, 1)
+        wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#entries-body tr")) == before + 1)
+        assert driver.execute_script("return window.notReloaded === true;")
+    finally:
+        serve.terminate()
+        serve.wait(15)
