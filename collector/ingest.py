@@ -72,7 +72,9 @@ class Ingestor:
         self.done = threading.Event()
         self.subscribed = threading.Event()
         self.committed = 0
-        self._queue: queue.Queue[_Message] = queue.Queue()
+        # Bounded: QoS 1 is capped by Receive Maximum, but QoS 0 publishes are not; a full queue blocks
+        # paho's network thread, which is backpressure on the broker, never lost or unbounded memory.
+        self._queue: queue.Queue[_Message] = queue.Queue(maxsize=2 * RECEIVE_MAXIMUM)
         self._generation = 0
         self._ack_lock = threading.Lock()
         self._confirms_out: list[paho.MQTTMessageInfo] = []
