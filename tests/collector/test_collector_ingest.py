@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from entryscan.collector.ingest import IngestOptions, Ingestor, subscriptions
 from entryscan.collector.store import StoreBase, open_store
+from tests.conftest import MosquittoFactory
 from tests.support import wait_for
 from tests.support.events import TOPIC, alert, entry
 from tests.support.mosquitto import Listener, Mosquitto
@@ -127,3 +131,31 @@ def test_two_collectors_in_a_shared_group_split_the_stream(mosquitto: Mosquitto,
             r.stop()
         for s in stores:
             s.close()
+
+
+def test_shared_group_and_confirms_within_the_provisioned_acl(mosquitto_factory: MosquittoFactory,
+                                                              tmp_path: Path) -> None:
+    """The ACL entryscan-provision writes lets a shared-group collector read doors and write confirms."""
+    from entryscan.provisioning.broker import collector_acl, device_acl
+
+    acl = "\n".join([*collector_acl("entryscan"), *device_acl("entryscan", "hq", "door-1")]) + "\n"
+    broker = mosquitto_factory(acl=acl)
+    store = open_store(tmp_path / "c.db")
+    running = Running(broker.url, store, client_id="c-acl", shared_group="g", username="collector")
+    confirms: list[bytes] = []
+    door = paho.Client(CallbackAPIVersion.VERSION2, client_id="door-1", protocol=paho.MQTTv5)
+    door.username_pw_set("door-1")
+    door.on_message = lambda client, userdata, msg: confirms.append(bytes(msg.payload))
+    door.connect("127.0.0.1", broker.port)
+    door.loop_start()
+    try:
+        door.subscribe(f"{TOPIC}/confirm", qos=1)
+        door.publish(f"{TOPIC}/entry", entry(1, incarnation=INC), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: [e["seq"] for e in store.entries()] == [1])
+        want = {"incarnation": INC, "through_seq": 1, "seqs": [], "alert_ids": []}
+        assert wait_for(lambda: [json.loads(c) for c in confirms] == [want])
+    finally:
+        door.disconnect()
+        door.loop_stop()
+        running.stop()
+        store.close()
