@@ -85,3 +85,14 @@ def test_http_refuses_to_serve_without_any_login(tmp_path: Path) -> None:
                            str(tmp_path / "c.db")], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 2 and "needs --users FILE and/or --api-token-file" in done.stderr
+
+
+def test_fleet_report_on_both_stores(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    store = open_store(db_url)
+    for seq in (1, 2, 4):
+        store.ingest(f"{TOPIC}/entry", entry(seq))
+    store.ingest(f"{TOPIC}/status", b"online")
+    store.close()
+    assert main(["--report", "--db", db_url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:6] == ["hq/door-1", "online", "3", "3", "0", "1"]

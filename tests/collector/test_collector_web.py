@@ -140,3 +140,22 @@ def test_report_form_stores_and_rate_limits(web: WebUnderTest, store: StoreBase)
 
 def test_auth_needs_users_or_token(tmp_path: Path) -> None:
     assert Auth.from_files(None, None).login("a", "b") is None
+
+
+def test_pages_escape_hostile_fields_and_send_security_headers(web: WebUnderTest, store: StoreBase) -> None:
+    store.ingest(f"{TOPIC}/entry", entry(1, reason="<script>alert(1)</script>", door="<b>x</b>"))
+    opener = logged_in_opener(web.base)
+    status, headers, body = request(f"{web.base}/fleet", opener=opener)
+    page = body.decode()
+    assert status == 200 and "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>x</b>" not in page
+    assert headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_fleet_tells_a_clean_stop_from_a_crash(web: WebUnderTest, store: StoreBase) -> None:
+    store.ingest(f"{TOPIC}/status", b"offline")
+    store.ingest(f"{TOPIC}/state", json.dumps({"stopped": True}).encode())
+    store.ingest("entryscan/hq/door-2/status", b"offline")  # the last will: no stopped state
+    statuses = {d["device"]: d["status"] for d in api(web.base, "/api/fleet")["devices"]}
+    assert statuses == {"door-1": "stopped", "door-2": "offline"}
