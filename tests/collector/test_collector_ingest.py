@@ -159,3 +159,30 @@ def test_shared_group_and_confirms_within_the_provisioned_acl(mosquitto_factory:
         door.loop_stop()
         running.stop()
         store.close()
+
+
+def test_postgres_connection_lost_mid_stream_is_reopened(mosquitto: Mosquitto, postgres_cluster: Any,
+                                                         client: Listener,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The database drops the collector's connection: the batch stays unacknowledged, is retried, nothing lost."""
+    import psycopg
+
+    url = postgres_cluster.new_database()
+    store, reader = open_store(url), open_store(url)
+    running = Running(mosquitto.url, store, client_id="c-pg-lost")
+    try:
+        client.publish(f"{TOPIC}/entry", entry(1, incarnation=INC))
+        assert wait_for(lambda: len(reader.entries()) == 1)
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                          " AND pid <> pg_backend_pid() AND pid <> %s", (reader._db.info.backend_pid,))  # type: ignore[attr-defined]
+        for seq in (2, 3):
+            client.publish(f"{TOPIC}/entry", entry(seq, incarnation=INC))
+        assert wait_for(lambda: [e["seq"] for e in reader.entries()] == [1, 2, 3], timeout=30)
+        want = {"incarnation": INC, "through_seq": 3, "seqs": [], "alert_ids": []}
+        assert wait_for(lambda: want in client.json_on("/confirm"))
+        assert "not acknowledged, retrying" in caplog.text
+    finally:
+        running.stop()
+        store.close()
+        reader.close()
