@@ -168,3 +168,16 @@ def test_venue_with_open_reports_raises_and_clears(store: StoreBase) -> None:
     store.close_report(rid)
     evaluate(store, {}, SETTINGS)
     assert open_rules(store) == set()
+
+
+def test_compliance_for_a_day(store: StoreBase, sites: dict[str, SiteInfo]) -> None:
+    from entryscan.collector.compliance import venue_day
+
+    wed = dt.date(2026, 11, 25)  # open 07:30-17:00 local (UTC+7): 00:30-10:00 UTC
+    for seq, hhmm in enumerate(["00:10", "01:00", "01:30", "05:30", "10:30"], 1):  # UTC
+        store.ingest(f"{TOPIC}/entry", entry(seq, ts=f"2026-11-25T{hhmm}:00.000Z"))
+    day = venue_day(store, sites["hq"], "canteen", wed, now=dt.datetime(2026, 11, 26, tzinfo=dt.UTC))
+    assert day["entries"] == 3  # 00:10 is before opening, 10:30 after closing
+    assert day["longest_idle_min"] == 270 and day["longest_idle"] == "4 h 30 min"  # 05:30 -> 10:00 UTC
+    sunday = venue_day(store, sites["hq"], "canteen", dt.date(2026, 11, 29))
+    assert (sunday["entries"], sunday["longest_idle"]) == (0, "closed")
