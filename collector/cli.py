@@ -7,7 +7,7 @@ import urllib.parse
 from pathlib import Path
 
 from entryscan.collector.ingest import IngestOptions
-from entryscan.device.keys import read_secret_text
+from entryscan.device.keys import check_private, read_secret_text
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -23,7 +23,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="do not print a line per new event")
     p.add_argument("--username", default="")
     p.add_argument("--password-file", type=Path, default=None)
-    p.add_argument("--ca-file", default=None)
+    p.add_argument("--ca-file", default=None, help="CA of the broker's certificate (mqtts://)")
+    p.add_argument("--cert-file", default=None, help="the collector's client certificate (collector.pem)")
+    p.add_argument("--key-file", type=Path, default=None, help="its private key (0600, collector.key)")
     p.add_argument("--http", default="", metavar="HOST:PORT", help="serve the dashboard and JSON API")
     p.add_argument("--users", type=Path, default=None, help="operators' password hashes (entryscan-collector users)")
     p.add_argument("--api-token-file", type=Path, default=None, help="bearer token for tools (0600 file)")
@@ -43,6 +45,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--url must start with mqtt:// or mqtts://")
     if args.shared and not all(c.isalnum() or c in "-_" for c in args.shared):
         p.error("--shared GROUP: letters, digits, - and _ only")
+    if bool(args.cert_file) != bool(args.key_file):
+        p.error("--cert-file and --key-file go together")
     if args.batch_size < 1 or args.batch_size > 1000:
         p.error("--batch-size must be 1..1000")
     return args
@@ -52,5 +56,8 @@ def ingest_options(args: argparse.Namespace) -> IngestOptions:
     url = urllib.parse.urlsplit(args.url)
     user = args.username or urllib.parse.unquote(url.username or "") or None
     password = read_secret_text(args.password_file, "--password-file") if args.password_file and user else None
+    if args.key_file is not None:
+        check_private(args.key_file, "--key-file")  # refuses a key others can read, like the password file
     return IngestOptions(url=args.url, prefix=args.prefix, client_id=args.client_id, shared_group=args.shared,
-                         username=user, password=password, ca_file=args.ca_file, batch_size=args.batch_size)
+                         username=user, password=password, ca_file=args.ca_file, cert_file=args.cert_file,
+                         key_file=str(args.key_file) if args.key_file else None, batch_size=args.batch_size)

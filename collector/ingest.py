@@ -27,6 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from entryscan.collector.store import Batch, StoreBase
+from entryscan.device.errors import ConfigError
 
 log = logging.getLogger("collector")
 
@@ -44,8 +45,22 @@ class IngestOptions:
     username: str | None = None
     password: str | None = None
     ca_file: str | None = None
+    cert_file: str | None = None  # client certificate (the provisioned broker requires one: collector.pem)
+    key_file: str | None = None
     batch_size: int = 500
     batch_wait_s: float = 0.05
+
+
+def tls_context(o: IngestOptions) -> ssl.SSLContext:
+    """TLS 1.2+ with certificate and hostname verification; a client certificate when given."""
+    try:
+        ctx = ssl.create_default_context(cafile=o.ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if o.cert_file and o.key_file:
+            ctx.load_cert_chain(o.cert_file, o.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("--ca-file/--cert-file/--key-file", f"TLS setup failed: {exc}") from None
+    return ctx
 
 
 def subscriptions(prefix: str, shared_group: str = "") -> list[str]:
@@ -87,9 +102,7 @@ class Ingestor:
         if o.username:
             client.username_pw_set(o.username, o.password)
         if urllib.parse.urlsplit(o.url).scheme == "mqtts":
-            ctx = ssl.create_default_context(cafile=o.ca_file)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            client.tls_set_context(ctx)
+            client.tls_set_context(tls_context(o))
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -15,8 +15,10 @@ import pytest
 from entryscan.collector.__main__ import main
 from entryscan.collector.store import open_store
 from entryscan.collector.web.auth import load_users, verify_password
+from tests.conftest import MosquittoFactory
 from tests.support.events import TOPIC, entry
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.pki import ScratchCA
 
 
 def test_report_csv_and_json(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -96,3 +98,31 @@ def test_fleet_report_on_both_stores(db_url: str, capsys: pytest.CaptureFixture[
     assert main(["--report", "--db", db_url]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[:6] == ["hq/door-1", "online", "3", "3", "0", "1"]
+
+
+def test_collector_with_a_client_certificate_over_tls(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
+    """The provisioned broker requires client certificates (collector.pem/.key) and TLS 1.2+."""
+    ca = ScratchCA(tmp_path / "pki")
+    server = ca.issue("broker", server=True, hosts=("localhost",))
+    collector_cert = ca.issue("collector", server=False)
+    port = free_port()
+    mosquitto_factory(extra_conf="\n".join([
+        f"listener {port} 127.0.0.1", f"cafile {ca.path}", f"certfile {server.cert}", f"keyfile {server.key}",
+        "require_certificate true", "use_identity_as_username true", "tls_version tlsv1.2"]))
+    db = tmp_path / "c.db"
+    args = [sys.executable, "-m", "entryscan.collector", "--url", f"mqtts://localhost:{port}", "--db", str(db),
+            "--ca-file", str(ca.path), "--cert-file", str(collector_cert.cert), "--key-file", str(collector_cert.key)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "collector: subscribed" in line:
+                break
+        else:
+            raise AssertionError("the collector never subscribed over TLS")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    collector_cert.key.chmod(0o644)
+    refused = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 2 and "readable by group/others" in refused.stderr
