@@ -14,7 +14,7 @@ import time
 
 from bench.common import Mode, emit
 
-BENCHES = ("decode", "robustness", "filescan", "verify", "latency", "journal", "idle", "footprint")
+BENCHES = ("decode", "robustness", "filescan", "verify", "latency", "journal", "idle", "footprint", "collector")
 
 
 def run_one(name: str, mode: Mode) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh Debian / Raspberry Pi OS machine:
-# apt packages (mosquitto, libzbar0, poppler-utils, systemd), a virtualenv in .venv, and entryscan with its dev
+# apt packages (mosquitto, libzbar0, poppler-utils, systemd; postgresql and
+# chromium for the collector's tests), a virtualenv in .venv, and entryscan with its dev
 # tools, pinned by constraints.txt (the versions the suite passed with).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,10 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # systemd-analyze scores the shipped unit and expands its syscall filter (tests/test_systemd_unit.py);
 # the package also brings libseccomp2, which the seccomp tests load.
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# The collector's tests make a throwaway PostgreSQL cluster (initdb) and drive a headless Chromium.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need_apt[*]} with apt-get" >&2

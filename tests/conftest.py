@@ -50,3 +50,28 @@ def _reap_doors() -> Iterator[None]:
 
     while LIVE:
         LIVE.pop().reap()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """One throwaway PostgreSQL cluster for the session (skipped where the package is missing)."""
+    from tests.support.postgres import PostgresCluster, pg_bindir
+
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL not installed (apt-get install postgresql); CI installs it")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg not installed (pip install -e '.[dev]')")
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty collector database: a SQLite path, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "collector.db")
+    cluster = request.getfixturevalue("postgres_cluster")
+    return str(cluster.new_database())

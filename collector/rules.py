@@ -1,0 +1,155 @@
+"""Fleet health and compliance rules: each yields the alerts that should be open now.
+
+``evaluate`` raises what a rule finds and clears what it no longer finds, so every alert clears
+itself once its cause is gone. Rules read only the store and the site manifests, never the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from entryscan.collector.site import SiteInfo
+from entryscan.collector.store import StoreBase
+from entryscan.collector.store.validate import iso
+
+log = logging.getLogger("collector")
+
+Finding = tuple[str, str, str]  # (site, target, detail)
+RULES = ("device_offline", "venue_idle", "stale_list", "camera_faults", "clock_unsynced", "gap_unhealed",
+         "venue_reports")
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    offline_s: float = 600
+    idle_s: float = 1800
+    gap_s: float = 3600
+    stale_list_s: float = 86400
+    camera_faults: int = 3
+    camera_window_s: float = 3600
+
+
+def _age(since: str | None, now: dt.datetime) -> float:
+    if not since:
+        return 0.0
+    return (now - dt.datetime.fromisoformat(since)).total_seconds()
+
+
+def device_offline(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                   devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    for d in devices:
+        if d["status"] != "online" and d["offline_since"] and _age(d["offline_since"], now) > s.offline_s:
+            how = "stopped cleanly" if d["state"].get("stopped") is True else "connection lost (last will)"
+            yield d["site"], d["device"], f"offline since {d['offline_since']} ({how})"
+
+
+def venue_idle(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+               devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    last_entry = {(d["site"], d["device"]): d["last_entry_ts"] for d in devices}
+    for site in sites.values():
+        local = site.local(now)
+        for venue in site.venues.values():
+            opened = venue.hours.open_since(local)
+            if opened is None or (local - opened).total_seconds() <= s.idle_s:
+                continue
+            stamps = [t for t in (last_entry.get((site.site, dev)) for dev in site.devices_of(venue.id)) if t]
+            last = max(stamps, default=None)
+            if last is None or _age(last, now) > s.idle_s:
+                yield site.site, venue.id, f"no scans since {last or 'ever'} while open ({venue.hours_text})"
+
+
+def stale_list(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+               devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    """A door holding an older version of a list than another door of its site, for too long."""
+    newest: dict[tuple[str, str], int] = {}
+    for d in devices:
+        for name, version in _lists(d).items():
+            key = (d["site"], name)
+            newest[key] = max(newest.get(key, version), version)
+    for d in devices:
+        behind = [f"{n} {v} < {newest[(d['site'], n)]}" for n, v in _lists(d).items() if v < newest[(d["site"], n)]]
+        if behind and _age(d["state_at"], now) <= s.stale_list_s:
+            yield d["site"], d["device"], "list behind the site: " + ", ".join(sorted(behind))
+
+
+def _lists(d: dict[str, Any]) -> dict[str, int]:
+    lists = d["state"].get("lists")
+    if not isinstance(lists, dict):
+        return {}
+    return {str(k): v for k, v in lists.items() if type(v) is int}
+
+
+def camera_faults(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                  devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    since = iso(now - dt.timedelta(seconds=s.camera_window_s))
+    for d in devices:
+        n = store.device_alerts_since(d["site"], d["device"], "camera_fault", since)
+        if n >= s.camera_faults:
+            yield d["site"], d["device"], f"{n} camera faults in the last {s.camera_window_s / 60:.0f} min"
+
+
+def clock_unsynced(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                   devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    for d in devices:
+        if d["state"].get("clock_synced") is False and d["status"] == "online":
+            yield d["site"], d["device"], "the door's clock is not synchronised"
+
+
+def gap_unhealed(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                 devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    for st in store.streams():
+        if st["gap_since"] and _age(st["gap_since"], now) > s.gap_s:
+            missing = st["max_seq"] - st["min_seq"] + 1 - st["stored"]
+            target = f"{st['device']}/{st['incarnation'] or '-'}"
+            yield st["site"], target, f"{missing} decisions missing since {st['gap_since']}"
+
+
+def venue_reports(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                  devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    counts: dict[tuple[str, str], int] = {}
+    for r in store.reports(open_only=True):
+        counts[(r["site"], r["venue"])] = counts.get((r["site"], r["venue"]), 0) + 1
+    for (site, venue), n in sorted(counts.items()):
+        yield site, venue, f"{n} open citizens' report(s)"
+
+
+CHECKS: dict[str, Callable[..., Iterable[Finding]]] = {
+    "device_offline": device_offline, "venue_idle": venue_idle, "stale_list": stale_list,
+    "camera_faults": camera_faults, "clock_unsynced": clock_unsynced, "gap_unhealed": gap_unhealed,
+    "venue_reports": venue_reports,
+}
+
+
+def evaluate(store: StoreBase, sites: dict[str, SiteInfo], settings: RuleSettings,
+             now: dt.datetime | None = None) -> dict[str, list[Finding]]:
+    """Run every rule once: raise new findings, clear open alerts whose cause is gone."""
+    now = now or dt.datetime.now(dt.UTC)
+    devices = store.devices()
+    found: dict[str, list[Finding]] = {}
+    open_alerts = store.alerts(open_only=True)
+    for rule, check in CHECKS.items():
+        findings = list(check(store, sites, settings, now, devices))
+        found[rule] = findings
+        current = {(site, target) for site, target, _ in findings}
+        for site, target, detail in findings:
+            if store.raise_alert(rule, site, target, detail):
+                log.warning("collector: alert %s raised for %s/%s: %s", rule, site, target, detail)
+        for a in open_alerts:
+            if a["rule"] == rule and (a["site"], a["target"]) not in current:
+                store.clear_alert(rule, a["site"], a["target"])
+                log.info("collector: alert %s cleared for %s/%s", rule, a["site"], a["target"])
+    return found
+
+
+def run_rules_forever(store: StoreBase, sites: dict[str, SiteInfo], settings: RuleSettings, interval_s: float,
+                      done: threading.Event) -> None:
+    while not done.wait(interval_s):
+        try:
+            evaluate(store, sites, settings)
+        except Exception as exc:  # noqa: BLE001 - a failed evaluation is retried next round; ingest goes on
+            log.error("collector: rule evaluation failed: %s", exc)

@@ -1,0 +1,123 @@
+"""The district store: PostgreSQL through psycopg 3 (the ``postgres`` extra).
+
+Several collectors in a shared subscription write to one database: entries are inserted in one
+statement per batch (``unnest``), stream rows are locked in one global order, and a deadlock or
+serialization failure retries the whole batch (the messages are not acknowledged until it commits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from entryscan.collector.store.base import Store, StreamKey
+from entryscan.collector.store.pgbulk import apply_streams, bulk_confirmations
+from entryscan.collector.store.schema import POSTGRES_MIGRATIONS
+from entryscan.collector.store.validate import EntryRecord, iso
+from entryscan.device.errors import EntryscanError
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+except ImportError:  # pragma: no cover - the postgres extra is not installed
+    psycopg = None  # type: ignore[assignment]
+
+log = logging.getLogger("collector")
+MIGRATION_LOCK = 0x656E7472  # pg_advisory_xact_lock key: one collector migrates at a time
+
+_INSERT = """
+INSERT INTO entry_events(event_id, site, device, incarnation, door, seq, ts, decision, reason, credential_type,
+                         subject, policy_version, clock_synced, payload, received_at)
+SELECT e.*, %s::timestamptz FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
+    %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[], %s::text[]) AS e
+ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+"""
+
+
+class PostgresStore(Store):
+    lock_clause = " FOR UPDATE"
+
+    def __init__(self, url: str) -> None:
+        if psycopg is None:
+            raise EntryscanError("PostgreSQL needs psycopg: pip install 'entryscan[postgres]'")
+        self.url = url
+        self.transient_errors = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+        self._lock = threading.RLock()
+        try:
+            self._db = psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise EntryscanError(f"cannot connect to PostgreSQL: {exc}") from None
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                             " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            done = {v for (v,) in self._db.execute("SELECT version FROM schema_migrations")}
+            for version, script in enumerate(POSTGRES_MIGRATIONS, start=1):
+                if version not in done:
+                    self._db.execute(script.encode())  # several statements: simple query protocol
+                    self._db.execute("INSERT INTO schema_migrations(version) VALUES (%s)", (version,))
+
+    def schema_version(self) -> int:
+        return int(self._rows("SELECT MAX(version) FROM schema_migrations")[0][0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock, self._db.transaction():
+            yield
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock:
+            return self._db.execute(_pg(sql), tuple(params)).rowcount  # type: ignore[arg-type]
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            rows = self._db.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+        return [tuple(_plain(v) for v in row) for row in rows]
+
+    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[str]:
+        columns = [[r.event_id for r in records], [r.site for r in records], [r.device for r in records],
+                   [r.incarnation for r in records], [r.door for r in records], [r.seq for r in records],
+                   [r.ts for r in records], [r.decision for r in records], [r.reason for r in records],
+                   [r.credential_type for r in records], [r.subject for r in records],
+                   [r.policy_version for r in records], [r.clock_synced for r in records],
+                   [r.payload for r in records]]
+        with self._lock:
+            cur = self._db.execute(_INSERT, (received_at, *columns))  # type: ignore[arg-type]
+            return {row[0] for row in cur.fetchall()}
+
+    def recover(self) -> None:
+        with self._lock:
+            if not self._db.closed and not self._db.broken:
+                return
+            try:
+                self._db = psycopg.connect(self.url, autocommit=True)
+            except psycopg.OperationalError as exc:
+                log.warning("collector: PostgreSQL still unreachable: %s", exc)
+
+    def _apply_streams(self, keys: list[StreamKey], fresh: dict[StreamKey, list[EntryRecord]],
+                       newest: dict[StreamKey, int], now: str) -> None:
+        with self._lock:
+            apply_streams(self._db, keys, fresh, newest, now, self._advance)
+
+    def confirmations(self, devices: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        with self._lock:
+            return bulk_confirmations(self._db, sorted(set(devices)))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _plain(value: Any) -> Any:
+    return iso(value) if isinstance(value, dt.datetime) else value

@@ -1,0 +1,141 @@
+"""Read side of the store (fleet view, API, rules, reports) and the collector's own records
+(fleet alerts raised by rules, citizens' reports). Dialect-neutral SQL with ``?`` parameters."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from entryscan.collector.store.validate import now_iso
+
+_ENTRY_COLUMNS = ("event_id", "site", "device", "incarnation", "door", "seq", "ts", "decision", "reason",
+                  "credential_type", "subject", "policy_version", "clock_synced", "received_at")
+
+
+class Queries(ABC):
+    @abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a query; timestamps come back as ISO 8601 strings, booleans as bool."""
+
+    @abstractmethod
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    def _dicts(self, sql: str, params: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
+        return [dict(zip(names, row, strict=True)) for row in self._rows(sql, params)]
+
+    def receipts(self) -> dict[str, int]:
+        return {k: int(c) for k, c in self._rows("SELECT kind, count FROM receipts")}
+
+    def entries(self, site: str | None = None, device: str | None = None, *, limit: int | None = None,
+                newest_first: bool = False) -> list[dict[str, Any]]:
+        order = "received_at DESC, seq DESC" if newest_first else "site, device, incarnation, seq"
+        sql = (f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE (CAST(? AS TEXT) IS NULL OR site = ?)"
+               f" AND (CAST(? AS TEXT) IS NULL OR device = ?) ORDER BY {order}")
+        params: list[Any] = [site, site, device, device]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._dicts(sql, params, _ENTRY_COLUMNS)
+        for r in rows:
+            r["clock_synced"] = None if r["clock_synced"] is None else bool(r["clock_synced"])
+        return rows
+
+    def entries_between(self, site: str, start: str, end: str) -> list[dict[str, Any]]:
+        """Entries of a site with ``start <= ts < end`` (ISO 8601 UTC), oldest first."""
+        return self._dicts(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE site = ? AND ts >= ?"
+                           " AND ts < ? ORDER BY ts, device, seq", (site, start, end), _ENTRY_COLUMNS)
+
+    def entry_times(self, site: str, device: str | None, since: str) -> list[str]:
+        return [t for (t,) in self._rows("SELECT ts FROM entry_events WHERE site = ? AND (CAST(? AS TEXT) IS NULL OR device = ?)"
+                                         " AND ts >= ? ORDER BY ts", (site, device, device, since))]
+
+    def decisions_by_reason(self, site: str, device: str) -> list[dict[str, Any]]:
+        """Accepts and denies of one door counted by reason code, most frequent first."""
+        return self._dicts("SELECT decision, reason, COUNT(*) AS n FROM entry_events WHERE site = ? AND device = ?"
+                           " GROUP BY decision, reason ORDER BY n DESC, decision, reason LIMIT 100",
+                           (site, device), ("decision", "reason", "count"))
+
+    def device_alerts(self) -> list[dict[str, Any]]:
+        return [json.loads(p) for (p,) in self._rows("SELECT payload FROM alert_events ORDER BY received_at, ts")]
+
+    def device_alerts_since(self, site: str, device: str, kind_prefix: str, since: str) -> int:
+        return int(self._rows("SELECT COUNT(*) FROM alert_events WHERE site = ? AND device = ? AND kind LIKE ?"
+                              " AND ts >= ?", (site, device, kind_prefix + "%", since))[0][0])
+
+    def status(self) -> dict[str, str]:
+        return {f"{s}/{d}": v for s, d, v in self._rows("SELECT site, device, status FROM device_status")}
+
+    def devices(self) -> list[dict[str, Any]]:
+        names = ("site", "device", "door", "status", "offline_since", "status_at", "state", "state_at", "entries",
+                 "accepts", "denies", "missing", "unsynced", "last_entry_ts")
+        rows = self._dicts(f"SELECT {', '.join(names)} FROM devices ORDER BY site, device", (), names)
+        for r in rows:
+            r["state"] = _json_or_empty(r["state"])
+            for k in ("entries", "accepts", "denies", "missing", "unsynced"):
+                r[k] = int(r[k])
+        return rows
+
+    def streams(self) -> list[dict[str, Any]]:
+        names = ("site", "device", "incarnation", "through_seq", "min_seq", "max_seq", "stored", "gap_since")
+        return self._dicts(f"SELECT {', '.join(names)} FROM streams ORDER BY site, device, incarnation", (), names)
+
+    def quarantine(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+        count = int(self._rows("SELECT COUNT(*) FROM quarantine")[0][0])
+        recent = [{"received_at": at, "topic": topic, "reason": reason, "size": size}
+                  for at, topic, reason, size in self._rows(
+                      "SELECT received_at, topic, reason, size FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))]
+        return count, recent
+
+    # -- fleet alerts raised by the rules -----------------------------------------------------------
+
+    def raise_alert(self, rule: str, site: str, target: str, detail: str) -> bool:
+        """Open an alert unless one is open for (rule, site, target); True when newly raised."""
+        return self._exec("INSERT INTO fleet_alerts(rule, site, target, detail, raised_at) VALUES (?,?,?,?,?)"
+                          " ON CONFLICT (rule, site, target) WHERE cleared_at IS NULL DO NOTHING",
+                          (rule, site, target, detail[:500], now_iso())) == 1
+
+    def clear_alert(self, rule: str, site: str, target: str) -> bool:
+        return self._exec("UPDATE fleet_alerts SET cleared_at = ? WHERE rule = ? AND site = ? AND target = ?"
+                          " AND cleared_at IS NULL", (now_iso(), rule, site, target)) > 0
+
+    def alerts(self, open_only: bool = False) -> list[dict[str, Any]]:
+        names = ("id", "rule", "site", "target", "detail", "raised_at", "cleared_at")
+        where = " WHERE cleared_at IS NULL" if open_only else ""
+        rows = self._dicts(f"SELECT {', '.join(names)} FROM fleet_alerts{where} ORDER BY id DESC LIMIT 1000",
+                           (), names)
+        for r in rows:
+            r["open"] = r["cleared_at"] is None
+        return rows
+
+    # -- citizens' reports ---------------------------------------------------------------------------
+
+    def add_report(self, site: str, venue: str, body: str, contact: str, client: str) -> int:
+        self._exec("INSERT INTO citizen_reports(site, venue, body, contact, client, created_at) VALUES (?,?,?,?,?,?)",
+                   (site, venue, body, contact, client, now_iso()))
+        return int(self._rows("SELECT MAX(id) FROM citizen_reports WHERE site = ? AND venue = ?",
+                              (site, venue))[0][0])
+
+    def close_report(self, report_id: int) -> bool:
+        return self._exec("UPDATE citizen_reports SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
+                          (now_iso(), report_id)) > 0
+
+    def reports(self, open_only: bool = False) -> list[dict[str, Any]]:
+        names = ("id", "site", "venue", "body", "contact", "created_at", "closed_at")
+        where = " WHERE closed_at IS NULL" if open_only else ""
+        rows = self._dicts(f"SELECT {', '.join(names)} FROM citizen_reports{where} ORDER BY id DESC LIMIT 1000",
+                           (), names)
+        for r in rows:
+            r["open"] = r["closed_at"] is None
+        return rows
+
+
+def _json_or_empty(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}

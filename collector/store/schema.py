@@ -1,0 +1,130 @@
+"""Versioned migrations for both stores. A migration is applied once, in order, in one transaction.
+
+Table names are the same in both dialects, so the shared SQL in ``base`` runs on either. The views
+``entries``, ``devices``, ``alerts`` and ``reports`` are the stable contract for Grafana and other
+tools (documented in the README); tables may change, views keep their columns.
+"""
+
+from __future__ import annotations
+
+# -- SQLite -------------------------------------------------------------------------------------
+
+# Version 1 is the schema of the first collector (tables named like today's views), so a
+# database written by it is upgraded in place by version 2.
+_SQLITE_V1 = """
+CREATE TABLE IF NOT EXISTS entries (
+    event_id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, door TEXT,
+    seq INTEGER NOT NULL, ts TEXT, decision TEXT, reason TEXT, credential_type TEXT, subject TEXT,
+    policy_version TEXT, clock_synced INTEGER, payload TEXT NOT NULL,
+    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT, ts TEXT,
+    payload TEXT NOT NULL,
+    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+CREATE TABLE IF NOT EXISTS status (
+    site TEXT NOT NULL, device TEXT NOT NULL, status TEXT NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), PRIMARY KEY (site, device));
+CREATE TABLE IF NOT EXISTS receipts (kind TEXT PRIMARY KEY, count INTEGER NOT NULL);
+"""
+
+_SQLITE_V2 = """
+DROP INDEX IF EXISTS entries_device_seq;
+ALTER TABLE entries RENAME TO entry_events;
+ALTER TABLE entry_events ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+CREATE INDEX entry_events_stream ON entry_events(site, device, incarnation, seq);
+CREATE INDEX entry_events_ts ON entry_events(site, ts);
+ALTER TABLE alerts RENAME TO alert_events;
+ALTER TABLE alert_events ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+ALTER TABLE alert_events ADD COLUMN last_ns INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX alert_events_device ON alert_events(site, device, last_ns);
+ALTER TABLE status RENAME TO device_status;
+ALTER TABLE device_status ADD COLUMN offline_since TEXT;
+ALTER TABLE device_status ADD COLUMN state TEXT;
+ALTER TABLE device_status ADD COLUMN state_at TEXT;
+UPDATE device_status SET offline_since = updated_at WHERE status <> 'online';
+CREATE TABLE streams (
+    site TEXT NOT NULL, device TEXT NOT NULL, incarnation TEXT NOT NULL,
+    through_seq INTEGER NOT NULL DEFAULT 0, min_seq INTEGER, max_seq INTEGER,
+    stored INTEGER NOT NULL DEFAULT 0, accepts INTEGER NOT NULL DEFAULT 0, denies INTEGER NOT NULL DEFAULT 0,
+    unsynced INTEGER NOT NULL DEFAULT 0, door TEXT, last_entry_ts TEXT, last_ns INTEGER NOT NULL DEFAULT 0,
+    gap_since TEXT, PRIMARY KEY (site, device, incarnation));
+INSERT INTO streams(site, device, incarnation, min_seq, max_seq, stored, accepts, denies, unsynced, door,
+                    last_entry_ts)
+    SELECT site, device, '', MIN(seq), MAX(seq), COUNT(*), COALESCE(SUM(decision = 'accept'), 0),
+           COALESCE(SUM(decision = 'deny'), 0),
+           COALESCE(SUM(clock_synced = 0), 0), MAX(door), MAX(ts) FROM entry_events GROUP BY site, device;
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, topic TEXT NOT NULL,
+    reason TEXT NOT NULL, size INTEGER NOT NULL, sample BLOB NOT NULL);
+CREATE TABLE fleet_alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, site TEXT NOT NULL, target TEXT NOT NULL,
+    detail TEXT NOT NULL, raised_at TEXT NOT NULL, cleared_at TEXT);
+CREATE UNIQUE INDEX fleet_alerts_open ON fleet_alerts(rule, site, target) WHERE cleared_at IS NULL;
+CREATE TABLE citizen_reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, venue TEXT NOT NULL, body TEXT NOT NULL,
+    contact TEXT NOT NULL, client TEXT NOT NULL, created_at TEXT NOT NULL, closed_at TEXT);
+"""
+
+_VIEWS = """
+CREATE VIEW entries AS SELECT event_id, site, device, incarnation, door, seq, ts, decision, reason,
+    credential_type, subject, policy_version, clock_synced, received_at FROM entry_events;
+CREATE VIEW devices AS
+WITH k AS (SELECT site, device FROM device_status UNION SELECT site, device FROM streams
+           UNION SELECT site, device FROM alert_events),
+     s AS (SELECT site, device, MAX(door) AS door, CAST(SUM(stored) AS BIGINT) AS entries,
+           CAST(SUM(accepts) AS BIGINT) AS accepts, CAST(SUM(denies) AS BIGINT) AS denies,
+           CAST(SUM(max_seq - min_seq + 1 - stored) AS BIGINT) AS missing,
+           CAST(SUM(unsynced) AS BIGINT) AS unsynced, MAX(last_entry_ts) AS last_entry_ts
+           FROM streams GROUP BY site, device)
+SELECT k.site, k.device, s.door, COALESCE(d.status, 'unknown') AS status, d.offline_since,
+       d.updated_at AS status_at, d.state, d.state_at, COALESCE(s.entries, 0) AS entries,
+       COALESCE(s.accepts, 0) AS accepts, COALESCE(s.denies, 0) AS denies, COALESCE(s.missing, 0) AS missing,
+       COALESCE(s.unsynced, 0) AS unsynced, s.last_entry_ts
+FROM k LEFT JOIN device_status d ON d.site = k.site AND d.device = k.device
+       LEFT JOIN s ON s.site = k.site AND s.device = k.device;
+CREATE VIEW alerts AS SELECT id, rule, site, target, detail, raised_at, cleared_at,
+    (cleared_at IS NULL) AS open FROM fleet_alerts;
+CREATE VIEW reports AS SELECT id, site, venue, body, contact, created_at, closed_at,
+    (closed_at IS NULL) AS open FROM citizen_reports;
+"""
+
+SQLITE_MIGRATIONS: list[str] = [_SQLITE_V1, _SQLITE_V2 + _VIEWS]
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+_PG_V1 = """
+CREATE TABLE entry_events (
+    event_id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '',
+    door TEXT, seq BIGINT NOT NULL, ts TIMESTAMPTZ, decision TEXT, reason TEXT, credential_type TEXT,
+    subject TEXT, policy_version TEXT, clock_synced BOOLEAN, payload TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE INDEX entry_events_stream ON entry_events(site, device, incarnation, seq);
+CREATE INDEX entry_events_ts ON entry_events(site, ts);
+CREATE TABLE alert_events (
+    alert_id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '',
+    kind TEXT, ts TIMESTAMPTZ, payload TEXT NOT NULL, received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_ns BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX alert_events_device ON alert_events(site, device, last_ns);
+CREATE TABLE device_status (
+    site TEXT NOT NULL, device TEXT NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+    offline_since TIMESTAMPTZ, state TEXT, state_at TIMESTAMPTZ, PRIMARY KEY (site, device));
+CREATE TABLE receipts (kind TEXT PRIMARY KEY, count BIGINT NOT NULL);
+CREATE TABLE streams (
+    site TEXT NOT NULL, device TEXT NOT NULL, incarnation TEXT NOT NULL,
+    through_seq BIGINT NOT NULL DEFAULT 0, min_seq BIGINT, max_seq BIGINT,
+    stored BIGINT NOT NULL DEFAULT 0, accepts BIGINT NOT NULL DEFAULT 0, denies BIGINT NOT NULL DEFAULT 0,
+    unsynced BIGINT NOT NULL DEFAULT 0, door TEXT, last_entry_ts TIMESTAMPTZ, last_ns BIGINT NOT NULL DEFAULT 0,
+    gap_since TIMESTAMPTZ, PRIMARY KEY (site, device, incarnation));
+CREATE TABLE quarantine (
+    id BIGSERIAL PRIMARY KEY, received_at TIMESTAMPTZ NOT NULL, topic TEXT NOT NULL,
+    reason TEXT NOT NULL, size INTEGER NOT NULL, sample BYTEA NOT NULL);
+CREATE TABLE fleet_alerts (
+    id BIGSERIAL PRIMARY KEY, rule TEXT NOT NULL, site TEXT NOT NULL, target TEXT NOT NULL,
+    detail TEXT NOT NULL, raised_at TIMESTAMPTZ NOT NULL, cleared_at TIMESTAMPTZ);
+CREATE UNIQUE INDEX fleet_alerts_open ON fleet_alerts(rule, site, target) WHERE cleared_at IS NULL;
+CREATE TABLE citizen_reports (
+    id BIGSERIAL PRIMARY KEY, site TEXT NOT NULL, venue TEXT NOT NULL, body TEXT NOT NULL,
+    contact TEXT NOT NULL, client TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, closed_at TIMESTAMPTZ);
+"""
+
+POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS]

@@ -1,0 +1,80 @@
+"""The embedded store: one SQLite file (WAL, synchronous FULL: an ack follows a durable commit)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from entryscan.collector.store.base import Store
+from entryscan.collector.store.schema import SQLITE_MIGRATIONS
+from entryscan.collector.store.validate import EntryRecord, now_iso
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        # Acks go out after commit: the commit must be durable, or a power cut
+        # would lose messages the broker already forgot.
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._transaction():
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                             " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {v for (v,) in self._db.execute("SELECT version FROM schema_migrations")}
+            for version, script in enumerate(SQLITE_MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, now_iso()))
+
+    def schema_version(self) -> int:
+        return int(self._rows("SELECT MAX(version) FROM schema_migrations")[0][0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).rowcount
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[str]:
+        new: set[str] = set()
+        for r in records:
+            cur = self._db.execute(
+                "INSERT INTO entry_events(event_id, site, device, incarnation, door, seq, ts, decision, reason,"
+                " credential_type, subject, policy_version, clock_synced, payload, received_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING",
+                (r.event_id, r.site, r.device, r.incarnation, r.door, r.seq, r.ts, r.decision, r.reason,
+                 r.credential_type, r.subject, r.policy_version,
+                 None if r.clock_synced is None else int(r.clock_synced), r.payload, received_at))
+            if cur.rowcount == 1:
+                new.add(r.event_id)
+        return new
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
