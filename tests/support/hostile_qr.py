@@ -76,7 +76,7 @@ def _hostile_jws(rng: random.Random) -> bytes:
 
 
 def _hostile_cccd(rng: random.Random) -> bytes:
-    fields = ["%012d" % rng.randrange(10**12), "%09d" % rng.randrange(10**9), "Nguyễn Văn An", "01011990",
+    fields = [f"{rng.randrange(10**12):012d}", f"{rng.randrange(10**9):09d}", "Nguyễn Văn An", "01011990",
               "Nam", "Hà Nội", "15042021"]
     for _ in range(rng.randrange(1, 4)):
         i = rng.randrange(len(fields))
