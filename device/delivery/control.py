@@ -81,7 +81,7 @@ class ControlMessages:
                 doc["journal_error"] = type(exc).__name__
         else:
             doc["journal_error"] = "not_open"
-        doc.update(mqtt_rejected=self._stats.rejected, stopped=stopped)
+        doc.update(mqtt_rejected=self._stats.rejected, mqtt_tls_errors=self._stats.tls_errors, stopped=stopped)
         return link.publish_control("state", self._topics.state, json.dumps(doc, separators=(",", ":"), default=str))
 
     def discovery(self, link: _Link) -> None:

@@ -33,6 +33,7 @@ class PublisherStats:
     client_errors: int = 0
     reject_alerts: int = 0
     confirmed: int = 0  # rows the collector's confirmations removed
+    tls_errors: int = 0  # TLS handshake failures and alerts (delivery.tlsreport)
 
 
 @dataclass

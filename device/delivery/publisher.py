@@ -44,6 +44,7 @@ from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.link import PublisherStats, Tuning, _Link
 from entryscan.device.delivery.opener import JournalOpener
 from entryscan.device.delivery.rejections import Rejections
+from entryscan.device.delivery.tlsreport import TlsFailures
 from entryscan.device.delivery.topics import Topics
 from entryscan.device.ports import Clock
 
@@ -104,6 +105,7 @@ class MqttPublisher:
         self._next_state = 0.0
         self._rejections = Rejections(self._tuning, self.topics, self.stats)
         self._next_error_alert = 0.0
+        self._tls_failures = TlsFailures(cfg.host, cfg.port, clock, self.stats, lambda: self._opener.journal)
         self._next_checkpoint = clock.monotonic() + CHECKPOINT_S
 
     # -- public API ----------------------------------------------------------------------
@@ -196,6 +198,7 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_log = self._tls_failures.paho_log
         return client
 
     def _run_link(self, link: _Link) -> None:
@@ -204,7 +207,8 @@ class MqttPublisher:
             link.client.connect(self._cfg.host, self._cfg.port, self._cfg.keepalive_s, clean_start=False,
                                 properties=connect_properties(self._cfg))
         except (OSError, ValueError) as exc:  # refused, unreachable, TLS failure (ssl.SSLError is OSError)
-            log.info("mqtt: connect to %s:%d failed: %s", self._cfg.host, self._cfg.port, exc)
+            if not self._tls_failures.connect_failed(exc):
+                log.info("mqtt: connect to %s:%d failed: %s", self._cfg.host, self._cfg.port, exc)
             return
         connack_by = self._clock.monotonic() + max(self._cfg.keepalive_s, 10)
         while True:
@@ -300,6 +304,7 @@ class MqttPublisher:
             return
         link.connected = link.was_connected = True
         self.stats.connects += 1
+        self._tls_failures.connected()
         receive_max = getattr(properties, "ReceiveMaximum", None)
         link.max_inflight = min(self._cfg.max_inflight, int(receive_max or self._cfg.max_inflight))
         log.info("mqtt: connected to %s:%d (session present: %s)", self._cfg.host, self._cfg.port,
