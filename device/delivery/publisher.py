@@ -342,8 +342,7 @@ class MqttPublisher:
             if reaction.rediscover:
                 link.discovery_due = True
             if reaction.result is not None:
-                result = reaction.result
-                link.publish_control("result", self.topics.cmd_result(result.verb), result.payload(), retain=False)
+                link.publish_result(self.topics.cmd_result(reaction.result.verb), reaction.result.payload(), self.stats)
         except Exception:  # noqa: BLE001 - odd topic encodings and the like
             log.warning("mqtt: ignored an unusable message")
 

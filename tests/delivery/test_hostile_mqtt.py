@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from entryscan.device.delivery.client import MAX_PACKET_BYTES
+from entryscan.device.config.settings import MqttConfig
+from entryscan.device.delivery.client import CONTROL_HEADROOM, MAX_PACKET_BYTES
+from entryscan.device.delivery.publisher import MqttPublisher
 from tests.conftest import MosquittoFactory
 from tests.paths import SAMPLE_DOOR, SAMPLE_FRAMES
-from tests.support import wait_for
+from tests.support import StepClock, wait_for
 from tests.support.door import Door, Subscriber
 from tests.support.mosquitto import Listener
 
@@ -211,3 +214,45 @@ def test_mosquitto_drops_packets_over_the_clients_maximum_packet_size(mosquitto_
         small.loop_stop()
         sender.close()
 
+
+
+def test_a_command_flood_queues_a_bounded_number_of_results(tmp_path: Path,
+                                                            mosquitto_factory: MosquittoFactory) -> None:
+    """Each command is answered on .../result at QoS 1; 50,000 junk commands once queued 45,044 results in
+    paho's unbounded outgoing queue. Results waiting for a PUBACK are now capped (link.MAX_PENDING_RESULTS)."""
+    broker = mosquitto_factory()
+    cfg = MqttConfig(url=broker.url, keepalive_s=5, discovery=False, delivery="broker")
+    pub = MqttPublisher(cfg, device="door-1", site="hq", door="main", journal_path=tmp_path / "journal.db",
+                        max_rows=100, clock=StepClock(), state_provider=dict, firmware="t",
+                        commands={"state": lambda request: None})
+    pub.start()
+    attacker = Listener(broker.url, ["unused/#"], client_id="attacker")
+    peak, sampling = [0], threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            link = pub._link  # the queue under test is paho's, inside the link
+            if link is not None:
+                peak[0] = max(peak[0], len(link.client._out_messages))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    try:
+        assert wait_for(lambda: pub.connected, timeout=10)
+        sampler.start()
+        for i in range(20_000):
+            info = attacker.client.publish(f"{BASE}/cmd/state", b'{"request_id": %d}' % i, qos=0)
+            if i % 500 == 0:
+                info.wait_for_publish(10)
+        attacker.publish(f"{BASE}/cmd/state", b'{"request_id": "last"}')
+        time.sleep(0.5)  # the last commands are read, their results queued
+        link = pub._link
+        assert link is not None and wait_for(lambda: not link.client._out_messages, timeout=60)  # drained
+    finally:
+        sampling.set()
+        if sampler.is_alive():
+            sampler.join(5)
+        attacker.close()
+        pub.stop()
+    assert 0 < peak[0] <= 64 + CONTROL_HEADROOM, peak[0]  # thousands before the cap
+    assert pub.stats.results_dropped > 0
