@@ -85,6 +85,10 @@ class ControlMessages:
         return link.publish_control("state", self._topics.state, json.dumps(doc, separators=(",", ":"), default=str))
 
     def discovery(self, link: _Link) -> None:
+        if any(what == "discovery" for what in link.control.values()):
+            # The last set is not acknowledged yet: send again only after it is, so a flood of
+            # homeassistant/status "online" costs one set in flight, not one per message.
+            return
         link.discovery_due = False
         for topic, config in discovery_messages(self._topics, site=self._ids["site"], door=self._ids["door"],
                                                 firmware=self._firmware):

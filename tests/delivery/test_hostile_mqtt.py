@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import paho.mqtt.client as paho
 import pytest
@@ -216,43 +217,77 @@ def test_mosquitto_drops_packets_over_the_clients_maximum_packet_size(mosquitto_
 
 
 
+class QueueWatch:
+    """Samples the length of paho's outgoing queue inside a publisher's link (the memory a flood could grow)."""
+
+    def __init__(self, pub: MqttPublisher) -> None:
+        self.pub, self.peak, self._done = pub, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            link = self.pub._link  # the queue under test is paho's, inside the link
+            if link is not None:
+                self.peak = max(self.peak, len(link.client._out_messages))
+            time.sleep(0.005)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+    def drained(self) -> bool:
+        link = self.pub._link
+        return link is not None and not link.client._out_messages
+
+
+def flooded_publisher(tmp_path: Path, url: str, topic: str, payload: bytes, count: int,
+                      discovery: bool = False) -> tuple[MqttPublisher, int]:
+    """A real publisher flooded with ``count`` messages on ``topic``; returns it (stopped) and the queue's peak."""
+    cfg = MqttConfig(url=url, keepalive_s=5, discovery=discovery, delivery="broker")
+    pub = MqttPublisher(cfg, device="door-1", site="hq", door="main", journal_path=tmp_path / "journal.db",
+                        max_rows=100, clock=StepClock(), state_provider=dict, firmware="t",
+                        commands={"state": lambda request: None})
+    pub.start()
+    attacker = Listener(url, ["unused/#"], client_id="attacker")
+    try:
+        assert wait_for(lambda: pub.connected, timeout=10)
+        with QueueWatch(pub) as watch:
+            for i in range(count):
+                info = attacker.client.publish(topic, payload, qos=0)
+                if i % 500 == 0:
+                    info.wait_for_publish(10)
+            attacker.publish(topic, payload)  # QoS 1: the flood has reached the broker
+            time.sleep(0.5)  # the last messages are read and answered
+            assert wait_for(watch.drained, timeout=60)
+    finally:
+        attacker.close()
+        pub.stop()
+    return pub, watch.peak
+
+
 def test_a_command_flood_queues_a_bounded_number_of_results(tmp_path: Path,
                                                             mosquitto_factory: MosquittoFactory) -> None:
     """Each command is answered on .../result at QoS 1; 50,000 junk commands once queued 45,044 results in
     paho's unbounded outgoing queue. Results waiting for a PUBACK are now capped (link.MAX_PENDING_RESULTS)."""
     broker = mosquitto_factory()
-    cfg = MqttConfig(url=broker.url, keepalive_s=5, discovery=False, delivery="broker")
-    pub = MqttPublisher(cfg, device="door-1", site="hq", door="main", journal_path=tmp_path / "journal.db",
-                        max_rows=100, clock=StepClock(), state_provider=dict, firmware="t",
-                        commands={"state": lambda request: None})
-    pub.start()
-    attacker = Listener(broker.url, ["unused/#"], client_id="attacker")
-    peak, sampling = [0], threading.Event()
-
-    def sample() -> None:
-        while not sampling.is_set():
-            link = pub._link  # the queue under test is paho's, inside the link
-            if link is not None:
-                peak[0] = max(peak[0], len(link.client._out_messages))
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    try:
-        assert wait_for(lambda: pub.connected, timeout=10)
-        sampler.start()
-        for i in range(20_000):
-            info = attacker.client.publish(f"{BASE}/cmd/state", b'{"request_id": %d}' % i, qos=0)
-            if i % 500 == 0:
-                info.wait_for_publish(10)
-        attacker.publish(f"{BASE}/cmd/state", b'{"request_id": "last"}')
-        time.sleep(0.5)  # the last commands are read, their results queued
-        link = pub._link
-        assert link is not None and wait_for(lambda: not link.client._out_messages, timeout=60)  # drained
-    finally:
-        sampling.set()
-        if sampler.is_alive():
-            sampler.join(5)
-        attacker.close()
-        pub.stop()
-    assert 0 < peak[0] <= 64 + CONTROL_HEADROOM, peak[0]  # thousands before the cap
+    pub, peak = flooded_publisher(tmp_path, broker.url, f"{BASE}/cmd/state", b'{"request_id": 7}', 20_000)
+    assert 0 < peak <= 64 + CONTROL_HEADROOM, peak  # thousands before the cap
     assert pub.stats.results_dropped > 0
+
+
+def test_a_home_assistant_online_flood_keeps_one_discovery_in_flight(tmp_path: Path,
+                                                                     mosquitto_factory: MosquittoFactory) -> None:
+    """Each homeassistant/status "online" asks for discovery again; 20,000 of them once re-sent 342 sets with up to
+    224 messages queued. Now a new set goes only once the last one is acknowledged."""
+    broker = mosquitto_factory()
+    home_assistant = Listener(broker.url, ["homeassistant/device/#"], client_id="ha-watch")
+    try:
+        _, peak = flooded_publisher(tmp_path, broker.url, "homeassistant/status", b"online", 20_000, discovery=True)
+        assert peak <= CONTROL_HEADROOM, peak
+        assert home_assistant.on("/config")  # discovery itself still works
+    finally:
+        home_assistant.close()
