@@ -1,20 +1,17 @@
 """The publisher: one delivery thread moves journal rows to the broker.
 
-The thread owns a paho client and its own Journal connection and runs its own
-loop (no ``loop_start``): paho's background thread dies silently when a
-callback raises (paho #894/#636), and its in-memory session is not a durable
-queue. Here a callback exception surfaces from ``client.loop()`` on our thread,
-is recorded as an ``mqtt_client_error`` alert and the client is replaced.
+The thread owns a paho client and its own Journal connection and runs its own loop (no ``loop_start``): paho's
+background thread dies silently when a callback raises (paho #894/#636), and its in-memory session is not a
+durable queue. Here a callback exception surfaces from ``client.loop()`` on our thread, is recorded as an
+``mqtt_client_error`` alert and the client is replaced.
 
-Each connection gets a fresh client, so paho never holds messages we do not
-track: after any reconnect the journal is simply read again and undelivered rows
-are republished (duplicates are expected; the collector dedupes on event_id).
-In ``confirmed`` delivery (the default) a PUBACK only marks a row as sent: it
-leaves the journal when the collector's retained confirmation names it, and is
-sent again if none comes. In ``broker`` delivery a successful PUBACK deletes it.
-Either way 0x10 (no matching subscribers: the broker dropped it) and rejections
-(>= 0x80, e.g. 0x87 from a broker ACL) keep the row. The link comes up even
-while the journal cannot be opened (see ``opener``).
+Each connection gets a fresh client, so paho never holds messages we do not track: after any reconnect the
+journal is simply read again and undelivered rows are republished (duplicates are expected; the collector
+dedupes on event_id). In ``confirmed`` delivery (the default) a PUBACK only marks a row as sent: it leaves the
+journal when the collector's retained confirmation names it, and is sent again if none comes. In ``broker``
+delivery a successful PUBACK deletes it. Either way 0x10 (no matching subscribers: the broker dropped it) and
+rejections (>= 0x80, e.g. 0x87 from a broker ACL) keep the row. The link comes up even while the journal cannot
+be opened (see ``opener``).
 """
 
 from __future__ import annotations
