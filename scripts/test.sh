@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/ruff check device collector provisioning tests bench scripts hw_tests
 scripts/typecheck.sh
+# The software bill of materials (CycloneDX) of what a door installs, into build/sbom (docs/SECURITY.md).
+.venv/bin/python scripts/sbom.py build/sbom
 .venv/bin/python -m pytest -q "$@"

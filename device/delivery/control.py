@@ -81,10 +81,14 @@ class ControlMessages:
                 doc["journal_error"] = type(exc).__name__
         else:
             doc["journal_error"] = "not_open"
-        doc.update(mqtt_rejected=self._stats.rejected, stopped=stopped)
+        doc.update(mqtt_rejected=self._stats.rejected, mqtt_tls_errors=self._stats.tls_errors, stopped=stopped)
         return link.publish_control("state", self._topics.state, json.dumps(doc, separators=(",", ":"), default=str))
 
     def discovery(self, link: _Link) -> None:
+        if any(what == "discovery" for what in link.control.values()):
+            # The last set is not acknowledged yet: send again only after it is, so a flood of
+            # homeassistant/status "online" costs one set in flight, not one per message.
+            return
         link.discovery_due = False
         for topic, config in discovery_messages(self._topics, site=self._ids["site"], door=self._ids["door"],
                                                 firmware=self._firmware):

@@ -20,6 +20,9 @@ from entryscan.device.delivery.journal import Journal, OutboxRow
 log = logging.getLogger("entryscan.device.delivery.publisher")
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+# Command results waiting for their PUBACK, at most: a command flood would otherwise queue one result per command
+# in paho's unbounded outgoing queue (45,044 for 50,000 commands on a local broker).
+MAX_PENDING_RESULTS = 32
 
 
 @dataclass
@@ -32,7 +35,9 @@ class PublisherStats:
     rejected: int = 0
     client_errors: int = 0
     reject_alerts: int = 0
+    results_dropped: int = 0  # command results not sent because too many were still waiting (a flood)
     confirmed: int = 0  # rows the collector's confirmations removed
+    tls_errors: int = 0  # TLS handshake failures and alerts (delivery.tlsreport)
 
 
 @dataclass
@@ -93,6 +98,15 @@ class _Link:
         mid = self.client.publish(topic, payload, qos=1, retain=retain).mid
         self.control[mid] = what
         return mid
+
+    def publish_result(self, topic: str, payload: str, stats: PublisherStats) -> None:
+        """A command's result, unless MAX_PENDING_RESULTS results still wait for their PUBACK (then dropped)."""
+        if sum(1 for what in self.control.values() if what == "result") >= MAX_PENDING_RESULTS:
+            if stats.results_dropped % 1000 == 0:
+                log.warning("mqtt: command flood: %d results dropped so far", stats.results_dropped + 1)
+            stats.results_dropped += 1
+            return
+        self.publish_control("result", topic, payload, retain=False)
 
     def on_puback(self, mid: int, rc: ReasonCode, now: float) -> Literal["acked", "rejected", "control"]:
         """Sort one PUBACK; journal work happens later, outside paho's callback.

@@ -1,20 +1,17 @@
 """The publisher: one delivery thread moves journal rows to the broker.
 
-The thread owns a paho client and its own Journal connection and runs its own
-loop (no ``loop_start``): paho's background thread dies silently when a
-callback raises (paho #894/#636), and its in-memory session is not a durable
-queue. Here a callback exception surfaces from ``client.loop()`` on our thread,
-is recorded as an ``mqtt_client_error`` alert and the client is replaced.
+The thread owns a paho client and its own Journal connection and runs its own loop (no ``loop_start``): paho's
+background thread dies silently when a callback raises (paho #894/#636), and its in-memory session is not a
+durable queue. Here a callback exception surfaces from ``client.loop()`` on our thread, is recorded as an
+``mqtt_client_error`` alert and the client is replaced.
 
-Each connection gets a fresh client, so paho never holds messages we do not
-track: after any reconnect the journal is simply read again and undelivered rows
-are republished (duplicates are expected; the collector dedupes on event_id).
-In ``confirmed`` delivery (the default) a PUBACK only marks a row as sent: it
-leaves the journal when the collector's retained confirmation names it, and is
-sent again if none comes. In ``broker`` delivery a successful PUBACK deletes it.
-Either way 0x10 (no matching subscribers: the broker dropped it) and rejections
-(>= 0x80, e.g. 0x87 from a broker ACL) keep the row. The link comes up even
-while the journal cannot be opened (see ``opener``).
+Each connection gets a fresh client, so paho never holds messages we do not track: after any reconnect the
+journal is simply read again and undelivered rows are republished (duplicates are expected; the collector
+dedupes on event_id). In ``confirmed`` delivery (the default) a PUBACK only marks a row as sent: it leaves the
+journal when the collector's retained confirmation names it, and is sent again if none comes. In ``broker``
+delivery a successful PUBACK deletes it. Either way 0x10 (no matching subscribers: the broker dropped it) and
+rejections (>= 0x80, e.g. 0x87 from a broker ACL) keep the row. The link comes up even while the journal cannot
+be opened (see ``opener``).
 """
 
 from __future__ import annotations
@@ -43,7 +40,8 @@ from entryscan.device.delivery.inbox import Inbox
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.link import PublisherStats, Tuning, _Link
 from entryscan.device.delivery.opener import JournalOpener
-from entryscan.device.delivery.rejections import Rejections
+from entryscan.device.delivery.rejections import ClientErrors, Rejections
+from entryscan.device.delivery.tlsreport import TlsFailures
 from entryscan.device.delivery.topics import Topics
 from entryscan.device.ports import Clock
 
@@ -56,7 +54,6 @@ log = logging.getLogger(__name__)
 ACK_FLUSH_COUNT = 50
 ACK_FLUSH_S = 0.2
 POLL_S = 1.0  # re-read the journal this often even without notify() (deferred rows fall due)
-CLIENT_ERROR_ALERT_INTERVAL_S = 300.0
 CHECKPOINT_S = 300.0
 
 
@@ -104,7 +101,8 @@ class MqttPublisher:
         self._pending_confirmation: Confirmation | None = None
         self._next_state = 0.0
         self._rejections = Rejections(self._tuning, self.topics, self.stats)
-        self._next_error_alert = 0.0
+        self._client_errors = ClientErrors(self.stats, clock)
+        self._tls_failures = TlsFailures(cfg.host, cfg.port, clock, self.stats, lambda: self._opener.journal)
         self._next_checkpoint = clock.monotonic() + CHECKPOINT_S
 
     # -- public API ----------------------------------------------------------------------
@@ -178,7 +176,7 @@ class MqttPublisher:
                 self._run_link(link)
             except Exception as exc:  # noqa: BLE001 - a callback or journal bug must not end delivery
                 failed = True
-                self._client_error(exc)
+                self._client_errors.record(exc, self._journal)
             finally:
                 self._teardown(link)
             if self._stopping.is_set():
@@ -197,6 +195,7 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_log = self._tls_failures.paho_log
         return client
 
     def _run_link(self, link: _Link) -> None:
@@ -205,7 +204,8 @@ class MqttPublisher:
             link.client.connect(self._cfg.host, self._cfg.port, self._cfg.keepalive_s, clean_start=False,
                                 properties=connect_properties(self._cfg))
         except (OSError, ValueError) as exc:  # refused, unreachable, TLS failure (ssl.SSLError is OSError)
-            log.info("mqtt: connect to %s:%d failed: %s", self._cfg.host, self._cfg.port, exc)
+            if not self._tls_failures.connect_failed(exc):
+                log.info("mqtt: connect to %s:%d failed: %s", self._cfg.host, self._cfg.port, exc)
             return
         connack_by = self._clock.monotonic() + max(self._cfg.keepalive_s, 10)
         while True:
@@ -301,6 +301,7 @@ class MqttPublisher:
             return
         link.connected = link.was_connected = True
         self.stats.connects += 1
+        self._tls_failures.connected()
         receive_max = getattr(properties, "ReceiveMaximum", None)
         link.max_inflight = min(self._cfg.max_inflight, int(receive_max or self._cfg.max_inflight))
         log.info("mqtt: connected to %s:%d (session present: %s)", self._cfg.host, self._cfg.port,
@@ -338,8 +339,7 @@ class MqttPublisher:
             if reaction.rediscover:
                 link.discovery_due = True
             if reaction.result is not None:
-                result = reaction.result
-                link.publish_control("result", self.topics.cmd_result(result.verb), result.payload(), retain=False)
+                link.publish_result(self.topics.cmd_result(reaction.result.verb), reaction.result.payload(), self.stats)
         except Exception:  # noqa: BLE001 - odd topic encodings and the like
             log.warning("mqtt: ignored an unusable message")
 
@@ -375,19 +375,6 @@ class MqttPublisher:
                 self._flush_acks(link, self._journal)
             except Exception as exc:  # noqa: BLE001 - the rows are retried, never lost
                 log.error("mqtt: could not record acks at teardown: %s", exc)
-
-    def _client_error(self, exc: Exception) -> None:
-        self.stats.client_errors += 1
-        log.error("mqtt: client error, rebuilding the client", exc_info=exc)
-        now = self._clock.monotonic()
-        if now < self._next_error_alert or self._journal is None:
-            return
-        self._next_error_alert = now + CLIENT_ERROR_ALERT_INTERVAL_S
-        try:
-            self._journal.record_alert("mqtt_client_error", {"error": type(exc).__name__,
-                                                             "detail": str(exc)[:200]})
-        except Exception as err:  # noqa: BLE001 - the journal may be what failed
-            log.error("mqtt: cannot record mqtt_client_error alert: %s", err)
 
     def _sleep(self, seconds: float) -> None:
         """Wait for a backoff period, keeping the heartbeat fresh, waking on stop()."""

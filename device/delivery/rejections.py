@@ -1,4 +1,5 @@
-"""Broker rejections (reason code >= 0x80): keep the row, defer its retry, alert at most once a minute."""
+"""Broker rejections (reason code >= 0x80): keep the row, defer its retry, alert at most once a minute; and
+client errors (a paho callback or journal bug that ended a link): log each, alert at most every five minutes."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from entryscan.device.delivery.client import backoff_delay
 from entryscan.device.delivery.journal import Journal, OutboxRow
 from entryscan.device.delivery.link import PublisherStats, Tuning, _Link
 from entryscan.device.delivery.topics import Topics
+from entryscan.device.ports import Clock
 
 log = logging.getLogger(__name__)
 
 REJECT_ALERT_INTERVAL_S = 60.0
+CLIENT_ERROR_ALERT_INTERVAL_S = 300.0
 
 
 class Rejections:
@@ -55,3 +58,24 @@ class Rejections:
         self._stats.reject_alerts += 1
         self._since_alert = []
         self._next_alert = now + REJECT_ALERT_INTERVAL_S
+
+
+class ClientErrors:
+    """A link that died of an exception: the client is rebuilt; this logs it and journals a throttled alert."""
+
+    def __init__(self, stats: PublisherStats, clock: Clock) -> None:
+        self._stats = stats
+        self._clock = clock
+        self._next_alert = 0.0
+
+    def record(self, exc: Exception, journal: Journal | None) -> None:
+        self._stats.client_errors += 1
+        log.error("mqtt: client error, rebuilding the client", exc_info=exc)
+        now = self._clock.monotonic()
+        if now < self._next_alert or journal is None:
+            return
+        self._next_alert = now + CLIENT_ERROR_ALERT_INTERVAL_S
+        try:
+            journal.record_alert("mqtt_client_error", {"error": type(exc).__name__, "detail": str(exc)[:200]})
+        except Exception as err:  # noqa: BLE001 - the journal may be what failed
+            log.error("mqtt: cannot record mqtt_client_error alert: %s", err)
