@@ -1,4 +1,4 @@
-"""journal: events/s through journal commit -> publish -> PUBACK -> delete, and a backlog drain.
+"""journal: events/s through journal commit -> publish -> PUBACK (-> collector confirmation) -> delete, and a drain.
 
 Real pieces: entryscan.device.delivery.journal.Journal (WAL, synchronous=FULL) on this disk and entryscan.device.delivery.publisher.MqttPublisher
 (its own delivery thread, QoS 1, MQTT v5) against a private mosquitto on 127.0.0.1.
@@ -13,6 +13,8 @@ Real pieces: entryscan.device.delivery.journal.Journal (WAL, synchronous=FULL) o
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import Mode, door_config, emit, mosquitto
+from bench.common import Mode, door_config, emit, mosquitto, stop
 from entryscan.device.access.clock import SystemClock
 from entryscan.device.config.settings import Config, load_config
 from entryscan.device.delivery.journal import Journal
@@ -80,8 +82,8 @@ def burst(cfg: Config, work: Path, n: int) -> None:
     finally:
         pub.stop()
         journal.close()
-    emit("journal", "burst_events_per_s", n / (t_end - t0), "events/s", n=n)
-    emit("journal", "burst_commit_only_per_s", n / (t_recorded - t0), "events/s", n=n)
+    emit("journal", "burst_events_per_s", n / (t_end - t0), "events/s", n=n, delivery=cfg.mqtt.delivery)
+    emit("journal", "burst_commit_only_per_s", n / (t_recorded - t0), "events/s", n=n, delivery=cfg.mqtt.delivery)
 
 
 def drain(cfg: Config, work: Path, n: int) -> None:
@@ -97,8 +99,8 @@ def drain(cfg: Config, work: Path, n: int) -> None:
     finally:
         pub.stop()
         journal.close()
-    emit("journal", "drain_s", t_end - t0, "s", backlog=n)
-    emit("journal", "drain_rows_per_s", n / (t_end - t0), "rows/s", backlog=n)
+    emit("journal", "drain_s", t_end - t0, "s", backlog=n, delivery=cfg.mqtt.delivery)
+    emit("journal", "drain_rows_per_s", n / (t_end - t0), "rows/s", backlog=n, delivery=cfg.mqtt.delivery)
 
 
 @contextmanager
@@ -117,13 +119,36 @@ def subscriber(url: str) -> Iterator[None]:
         client.loop_stop()
 
 
+@contextmanager
+def collector(url: str, work: Path) -> Iterator[None]:
+    """The real collector (SQLite store), which confirms what it commits: the door's rows leave only then."""
+    log = work / "collector.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "entryscan.collector", "--url", url, "--db",
+                                 str(work / "collector.db"), "--quiet", "--rules-interval", "3600"],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        end = time.monotonic() + 20
+        while "collector: subscribed" not in log.read_text(errors="replace"):
+            if time.monotonic() > end or proc.poll() is not None:
+                raise RuntimeError(f"collector did not start: {log.read_text(errors='replace')[-500:]}")
+            time.sleep(POLL_S)
+        yield
+    finally:
+        stop(proc)
+
+
 def main(mode: Mode) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp_name:
-        tmp = Path(tmp_name)
-        with mosquitto(tmp / "broker") as url, subscriber(url):
-            loaded = load_config(door_config(tmp, url, tmp / "frames", 0))
-            # Broker-acknowledged delivery: the journal/PUBACK path alone (collector confirmation is measured by
-            # the collector's ingest bench).
-            cfg = dataclasses.replace(loaded, mqtt=dataclasses.replace(loaded.mqtt, delivery="broker"))
-            burst(cfg, tmp, mode.pick(500, 5_000))
-            drain(cfg, tmp, mode.pick(2_000, 50_000))
+    """Both delivery modes side by side, each from a fresh journal: ``broker`` (a row leaves on its PUBACK; a plain
+    subscriber keeps the broker from answering 0x10) and ``confirmed`` (a row leaves when the real collector's
+    confirmation names it: one more journal write per row, and the collector's batch commit in the loop)."""
+    for delivery in ("broker", "confirmed"):
+        with tempfile.TemporaryDirectory(prefix="bench-journal-") as tmp_name:
+            tmp = Path(tmp_name)
+            with mosquitto(tmp / "broker") as url:
+                sink = subscriber(url) if delivery == "broker" else collector(url, tmp)
+                with sink:
+                    loaded = load_config(door_config(tmp, url, tmp / "frames", 0))
+                    cfg = dataclasses.replace(loaded, mqtt=dataclasses.replace(loaded.mqtt, delivery=delivery))
+                    burst(cfg, tmp, mode.pick(500, 5_000))
+                    drain(cfg, tmp, mode.pick(2_000, 50_000))

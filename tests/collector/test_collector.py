@@ -27,7 +27,7 @@ ROOT = REPO
 class CollectorProc:
     def __init__(self, url: str, db: Path, *extra: str, client_id: str = "test-collector") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "collector", "--url", url, "--db", str(db), "--client-id", client_id, *extra],
+            [sys.executable, "-m", "entryscan.collector", "--url", url, "--db", str(db), "--client-id", client_id, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
