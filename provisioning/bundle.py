@@ -19,42 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from entryscan.device.config.settings import ID_PATTERN, parse_config
+from entryscan.device.config.settings import ID_PATTERN
 from entryscan.device.errors import ConfigError
 from entryscan.device.keys import load_or_create_key, write_new
 from entryscan.provisioning.broker import device_acl
-
-ETC = Path("/etc/entryscan")
-
-CONFIG_TEMPLATE = """\
-# entryscan config for {device} at {site}/{door}, written by entryscan-provision.
-[device]
-id = "{device}"
-site = "{site}"
-door = "{door}"
-
-[camera]
-source = "picamera2"
-
-[mqtt]
-url = "{broker}"
-ca_file = "{etc}/ca.pem"
-cert_file = "{etc}/device.pem"
-key_file = "{etc}/device.key"
-
-[journal]
-path = "/var/lib/entryscan/journal.db"
-
-[policy]
-mode = "allowlist"
-
-[credentials.badge]
-codes_file = "{etc}/badges.txt"
-
-[privacy]
-subject_key_file = "{etc}/site.key"
-"""
-
+from entryscan.provisioning.devices import device_config
 
 
 @dataclass(frozen=True)
@@ -99,8 +68,9 @@ def build_bundle(spec: DeviceSpec, site_key: Path, out: Path) -> list[Path]:
     write_private(out / "device.key", key_pem)
     (out / "device.csr").write_bytes(csr_pem)
     write_private(out / "site.key", load_or_create_key(site_key, "--site-key"))
-    config = CONFIG_TEMPLATE.format(etc=ETC, **vars(spec))
-    parse_config(config, ETC)  # the bundle must pass the device's own validation
+    # The bundle must pass the device's own validation; its site runs its own CA and issuers, so no trust keys.
+    config = device_config(device=spec.device, site=spec.site, door=spec.door, broker=spec.broker,
+                           prefix=spec.prefix, policy="allowlist", site_trust=False)
     (out / "config.toml").write_text(config)
     acl = device_acl(spec.prefix, spec.site, spec.device)  # the same lines `broker` generates from a manifest
     (out / "mosquitto.acl").write_text(f"# mosquitto ACL for {spec.device} (certificate CN = MQTT username)\n"

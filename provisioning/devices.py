@@ -36,7 +36,7 @@ ETC = Path("/etc/entryscan")
 BADGES_HEADER = "# badge codes admitted at this door, one per line (entryscan reloads on restart)\n"
 
 CONFIG_TEMPLATE = """\
-# entryscan config for {device} at {site}/{door}, written by entryscan-provision device add.
+# entryscan config for {device} at {site}/{door}, written by entryscan-provision.
 [device]
 id = "{device}"
 site = "{site}"
@@ -60,13 +60,7 @@ mode = "{policy}"
 
 [credentials.badge]
 codes_file = "{etc}/badges.txt"
-
-[credentials.signed_pass]
-trusted_keys = ["{etc}/issuer.pub"]
-
-[lists]
-trusted_keys = ["{etc}/lists.pub"]
-
+{trust}
 [privacy]
 subject_key_file = "{etc}/site.key"
 """
@@ -95,11 +89,29 @@ class DeviceRequest:
             raise ConfigError("--broker", "must be mqtts://HOST[:PORT] (a provisioned device talks TLS)")
 
 
-def render_config(site: manifest.Manifest, request: DeviceRequest) -> str:
-    text = CONFIG_TEMPLATE.format(etc=ETC, device=request.device, site=site.site, door=request.door,
-                                  broker=request.broker, prefix=site.prefix, policy=request.policy)
-    parse_config(text, ETC)  # the device's own validation; raises ConfigError naming the key
+# The site's pass issuer and list signer, for bundles made from a site folder (they carry issuer.pub, lists.pub).
+SITE_TRUST = """
+[credentials.signed_pass]
+trusted_keys = ["{etc}/issuer.pub"]
+
+[lists]
+trusted_keys = ["{etc}/lists.pub"]
+"""
+
+
+def device_config(*, device: str, site: str, door: str, broker: str, prefix: str, policy: str,
+                  site_trust: bool) -> str:
+    """A door's config.toml, checked by the device's own parser (raises ConfigError naming the key)."""
+    trust = SITE_TRUST.format(etc=ETC) if site_trust else ""
+    text = CONFIG_TEMPLATE.format(etc=ETC, device=device, site=site, door=door, broker=broker, prefix=prefix,
+                                  policy=policy, trust=trust)
+    parse_config(text, ETC)
     return text
+
+
+def render_config(site: manifest.Manifest, request: DeviceRequest) -> str:
+    return device_config(device=request.device, site=site.site, door=request.door, broker=request.broker,
+                         prefix=site.prefix, policy=request.policy, site_trust=True)
 
 
 def add_device(site_dir: Path, request: DeviceRequest, out: Path) -> list[Path]:

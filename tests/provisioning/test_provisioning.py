@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from entryscan.device.config.settings import load_config
+from entryscan.device.config.settings import load_config, parse_config
+from entryscan.provisioning.bundle import DeviceSpec, build_bundle
 from entryscan.provisioning.__main__ import main
 from tests.conftest import MosquittoFactory
 
@@ -69,3 +70,13 @@ def test_bundle_acl_lets_only_the_collector_confirm(tmp_path: Path, mosquitto_fa
         assert client.publish("entryscan/hq/door-1/confirm", b"{}") == 0x87
     finally:
         client.close()
+
+
+def test_bundle_config_uses_the_sites_topic_prefix(tmp_path: Path) -> None:
+    """The ACL lines used the bundle's prefix while its config kept the default one: the door then published where
+    its own ACL refused it. Both now come from the same spec."""
+    spec = DeviceSpec("door-1", "hq", "main", "mqtts://broker.example:8883", prefix="district7")
+    build_bundle(spec, tmp_path / "site.key", tmp_path / "b")
+    cfg = parse_config((tmp_path / "b" / "config.toml").read_text(), tmp_path / "b")
+    assert cfg.mqtt.topic_prefix == "district7"
+    assert "district7/hq/door-1/entry" in (tmp_path / "b" / "mosquitto.acl").read_text()
