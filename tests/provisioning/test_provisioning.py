@@ -6,8 +6,8 @@ import pytest
 from cryptography import x509
 
 from entryscan.device.config.settings import load_config, parse_config
-from entryscan.provisioning.bundle import DeviceSpec, build_bundle
 from entryscan.provisioning.__main__ import main
+from entryscan.provisioning.bundle import DeviceSpec, build_bundle
 from tests.conftest import MosquittoFactory
 
 
