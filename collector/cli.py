@@ -30,12 +30,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--users", type=Path, default=None, help="operators' password hashes (entryscan-collector users)")
     p.add_argument("--api-token-file", type=Path, default=None, help="bearer token for tools (0600 file)")
     p.add_argument("--site-dir", type=Path, action="append", default=[], help="site manifest directory (repeatable)")
-    p.add_argument("--timezone", default="", help="IANA zone of the venues' opening hours (default: local time)")
+    p.add_argument("--timezone", default="", help="IANA zone of the venues' opening hours for site manifests without their own "
+                   "[site] timezone (default: local time)")
     p.add_argument("--rules-interval", type=float, default=30.0, help="seconds between fleet rule evaluations")
     p.add_argument("--offline-minutes", type=float, default=10.0)
     p.add_argument("--idle-minutes", type=float, default=30.0, help="no scans in opening hours for this long")
     p.add_argument("--gap-minutes", type=float, default=60.0, help="a gap open this long raises an alert")
-    p.add_argument("--stale-list-hours", type=float, default=24.0)
+    p.add_argument("--stale-list-hours", type=float, default=24.0,
+                   help="raise stale_list when a door's list is older than this (from its issue time)")
     args = p.parse_args(argv)
     if args.report:
         return args

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from entryscan.collector.doorproblems import stale_lists_reported
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
 from entryscan.collector.store.validate import iso
@@ -65,16 +66,30 @@ def venue_idle(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, no
 
 def stale_list(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
                devices: list[dict[str, Any]]) -> Iterable[Finding]:
-    """A door holding an older version of a list than another door of its site, for too long."""
+    """A door's list older than ``stale_list_s`` (from its issue time when the door reports it, else from
+    when the door was first seen holding that version), a list the door itself reported stale and still
+    holds, or a list behind another door of the site (while the door's state is recent)."""
     newest: dict[tuple[str, str], int] = {}
     for d in devices:
         for name, version in _lists(d).items():
             key = (d["site"], name)
             newest[key] = max(newest.get(key, version), version)
+    old: dict[tuple[str, str], list[str]] = {}
+    for v in store.held_versions():
+        age = _age(v["issued_at"] or v["since"], now)
+        if v["kind"] == "list" and age > s.stale_list_s:
+            how = f"issued {v['issued_at']}" if v["issued_at"] else f"held since {v['since']}"
+            old.setdefault((v["site"], v["device"]), []).append(
+                f"{v['name']} {v['version']} is {age / 3600:.0f} h old ({how})")
+    reported = stale_lists_reported(store)
     for d in devices:
+        key = (d["site"], d["device"])
         behind = [f"{n} {v} < {newest[(d['site'], n)]}" for n, v in _lists(d).items() if v < newest[(d["site"], n)]]
+        why = old.get(key, []) + reported.get(key, [])
         if behind and _age(d["state_at"], now) <= s.stale_list_s:
-            yield d["site"], d["device"], "list behind the site: " + ", ".join(sorted(behind))
+            why.append("list behind the site: " + ", ".join(sorted(behind)))
+        if why:
+            yield d["site"], d["device"], "; ".join(why)
 
 
 def _lists(d: dict[str, Any]) -> dict[str, int]:

@@ -1,8 +1,9 @@
 """What the collector reads from a site folder: ``site.toml`` (venues, their doors and opening hours).
 
 The manifest is written by ``entryscan-provision`` (format: SITE_TOML.md). The collector reads it
-tolerantly: only the keys below, unknown keys ignored. Opening hours are local time of the zone
-given by the collector's ``--timezone`` (an IANA name; default: the collector machine's local time).
+tolerantly: only the keys below, unknown keys ignored. Opening hours are local time of the site's
+``[site] timezone`` (an IANA name such as ``Asia/Ho_Chi_Minh``), or for a manifest without one, of
+the collector's ``--timezone`` (default: the collector machine's local time).
 Opening hours: ``"Mon-Fri 07:30-17:00; Sat 08:00-12:00"``: ``;``-separated rules, each a day or a
 day range (Mon..Sun, ranges may wrap) and one or more ``HH:MM-HH:MM`` spans (``,``-separated).
 """
@@ -93,13 +94,13 @@ class SiteInfo:
         return sorted(d for d, v in self.device_venue.items() if v == venue)
 
 
-def time_zone(name: str) -> dt.tzinfo | None:
+def time_zone(name: str, what: str = "--timezone") -> dt.tzinfo | None:
     if not name:
         return None
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("--timezone", f"unknown time zone {name!r}") from None
+        raise ConfigError(what, f"unknown time zone {name!r}") from None
 
 
 def load_site(directory: Path, tz: dt.tzinfo | None = None) -> SiteInfo:
@@ -119,6 +120,9 @@ def load_site(directory: Path, tz: dt.tzinfo | None = None) -> SiteInfo:
         venues[str(v["id"])] = VenueInfo(str(v["id"]), str(v.get("name", "")), str(v.get("address", "")),
                                          parse_opening_hours(hours), hours)
     devices = [d for d in _tables(table, "devices")]
+    zone = site.get("timezone", "")
+    if zone:  # the site's own zone wins over the collector's default
+        tz = time_zone(zone if isinstance(zone, str) else repr(zone), f"{path}: [site] timezone")
     return SiteInfo(site["site"], str(site.get("name", "")), directory, tz, str(site.get("base_url", "")), venues,
                     {str(d["id"]): str(d.get("venue", "")) for d in devices if d.get("venue")},
                     {str(d["id"]): str(d.get("door", "")) for d in devices})

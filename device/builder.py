@@ -147,6 +147,7 @@ def state_snapshot(scan: ScanLoop, cfg: Config, clock: Clock) -> dict[str, objec
         "policy_mode": cfg.policy.mode.value,
         "policy_version": scan.policy.settings.version,
         "lists": scan.policy.lists.versions() if scan.policy.lists is not None else {},
+        "lists_issued": scan.policy.lists.issued() if scan.policy.lists is not None else {},
         "door": cfg.device.door,
     }
 

@@ -50,6 +50,9 @@ def add_site_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     init.add_argument("--dir", type=Path, required=True, metavar="SITE_DIR")
     init.add_argument("--name", help="display name (default: the id)")
     init.add_argument("--prefix", default="entryscan", help="MQTT topic prefix")
+    init.add_argument("--timezone", default="", metavar="AREA/CITY",
+                      help="IANA time zone of the venues' opening hours, e.g. Asia/Ho_Chi_Minh "
+                           "(default: none in the manifest; the collector's --timezone applies)")
 
     device = sub.add_parser("device", help="devices of the site").add_subparsers(dest="device_command",
                                                                                  required=True)
@@ -103,7 +106,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def cmd_site_init(args: argparse.Namespace) -> int:
     from entryscan.provisioning.site import init_site
 
-    _print_files(init_site(args.dir, args.site, args.name or args.site, args.prefix))
+    _print_files(init_site(args.dir, args.site, args.name or args.site, args.prefix, args.timezone))
     print(f"next: entryscan-provision device add --site-dir {args.dir} ... and broker --site-dir {args.dir} ...; "
           "keep ca.key, issuer.key, lists.key and venues.key offline.", file=sys.stderr)
     return EX_OK

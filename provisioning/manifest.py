@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,19 @@ def check_text(value: str, what: str, *, required: bool = True, limit: int = MAX
         raise ConfigError(what, f"longer than {limit} characters")
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
         raise ConfigError(what, "holds control characters (line breaks, tabs ...)")
+    return value
+
+
+def check_timezone(value: object, what: str) -> str:
+    """An IANA time zone name (``Asia/Ho_Chi_Minh``) the system's zone database knows, or empty."""
+    if value == "":
+        return ""
+    if not isinstance(value, str) or len(value) > 64:
+        raise ConfigError(what, "must be an IANA time zone name such as Asia/Ho_Chi_Minh")
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(what, f"unknown time zone {value!r} (want an IANA name such as Asia/Ho_Chi_Minh)") from None
     return value
 
 
@@ -101,6 +115,7 @@ class Manifest:
     name: str
     prefix: str = "entryscan"
     base_url: str = ""
+    timezone: str = ""  # the venues' opening hours are local time here (IANA name; empty: the collector's)
     venues: tuple[Venue, ...] = ()
     devices: tuple[DeviceRecord, ...] = ()
     retired_venues: tuple[Venue, ...] = field(default=())  # earlier versions, so old boards still verify
@@ -153,6 +168,8 @@ def dumps(manifest: Manifest) -> str:
              "# Edit with entryscan-provision; a hand edit must keep every venue's version growing.", "",
              "[site]", f"format = {FORMAT}"]
     lines += [f"{k} = {_toml_value(getattr(manifest, k))}" for k in ("site", "name", "prefix", "base_url")]
+    if manifest.timezone:
+        lines.append(f"timezone = {_toml_value(manifest.timezone)}")
     lines.append("")
     for venue in manifest.venues:
         lines += _table("[[venues]]", venue)
@@ -192,6 +209,7 @@ def loads(text: str) -> Manifest:
         site=check_id(site.get("site", ""), "site.site"), name=check_text(site.get("name", ""), "site.name"),
         prefix=check_text(site.get("prefix", "entryscan"), "site.prefix"),
         base_url=check_text(site.get("base_url", ""), "site.base_url", required=False),
+        timezone=check_timezone(site.get("timezone", ""), "site.timezone"),
         venues=_records(table, "venues", Venue), devices=_records(table, "devices", DeviceRecord),
         retired_venues=_records(table, "retired_venues", Venue),
         retired_devices=_records(table, "retired_devices", DeviceRecord))

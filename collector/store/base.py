@@ -24,9 +24,11 @@ from entryscan.collector.store.validate import (
     EntryRecord,
     Record,
     Rejected,
+    StateRecord,
     StatusRecord,
     Topic,
     clean,
+    held_versions,
     now_iso,
     parse_message,
     parse_topic,
@@ -149,7 +151,25 @@ class Store(Queries, ABC):
                    " VALUES (?,?,'unknown',?,?,?) ON CONFLICT(site, device)"
                    " DO UPDATE SET state = excluded.state, state_at = excluded.state_at",
                    (rec.site, rec.device, now, rec.doc, now))
+        self._store_versions(rec, now)
         return Ingested("state", True, f"{rec.site}/{rec.device} state")
+
+    def _store_versions(self, rec: StateRecord, now: str) -> None:
+        """Keep each held version and since when the door holds it (a changed version restarts its age)."""
+        kinds, held = held_versions(json.loads(rec.doc))
+        key = (rec.site, rec.device)
+        old = {(k, n): v for k, n, v in self._rows(
+            "SELECT kind, name, version FROM held_versions WHERE site = ? AND device = ?", key)}
+        for kind, name in sorted(old.keys() - held.keys()):
+            if kind in kinds:  # no longer held
+                self._exec("DELETE FROM held_versions WHERE site = ? AND device = ? AND kind = ? AND name = ?",
+                           (*key, kind, name))
+        for (kind, name), (version, issued_at) in sorted(held.items()):
+            self._exec("INSERT INTO held_versions(site, device, kind, name, version, since, issued_at)"
+                       " VALUES (?,?,?,?,?,?,?) ON CONFLICT(site, device, kind, name) DO UPDATE SET"
+                       " since = CASE WHEN held_versions.version = excluded.version THEN held_versions.since"
+                       " ELSE excluded.since END, version = excluded.version, issued_at = excluded.issued_at",
+                       (*key, kind, name, version, now, issued_at))
 
     def _store_alerts(self, alerts: list[AlertRecord], ns0: int) -> set[str]:
         if not alerts:

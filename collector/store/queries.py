@@ -64,18 +64,44 @@ class Queries(ABC):
         return int(self._rows("SELECT COUNT(*) FROM alert_events WHERE site = ? AND device = ? AND kind LIKE ?"
                               " AND ts >= ?", (site, device, kind_prefix + "%", since))[0][0])
 
+    _ALERT_COLUMNS = ("site", "device", "kind", "alert_id", "ts", "received_at", "payload")
+
+    def latest_alerts(self, kinds: Sequence[str]) -> list[dict[str, Any]]:
+        """Per door and kind (of ``kinds``), the alert with the latest door timestamp."""
+        marks = ",".join("?" * len(kinds))
+        cols = ", ".join(f"a.{c}" for c in self._ALERT_COLUMNS)
+        return self._dicts(f"SELECT {cols} FROM alert_events a JOIN (SELECT site, device, kind, MAX(ts) AS ts"
+                           f" FROM alert_events WHERE kind IN ({marks}) GROUP BY site, device, kind) m"
+                           " ON a.site = m.site AND a.device = m.device AND a.kind = m.kind AND a.ts = m.ts"
+                           " ORDER BY a.site, a.device, a.kind, a.alert_id", list(kinds), self._ALERT_COLUMNS)
+
+    def alerts_of_kind(self, kind: str, limit: int = 10000) -> list[dict[str, Any]]:
+        """The newest ``limit`` alerts of one kind, oldest first (door timestamp)."""
+        rows = self._dicts(f"SELECT {', '.join(self._ALERT_COLUMNS)} FROM alert_events WHERE kind = ?"
+                           " ORDER BY ts DESC, received_at DESC LIMIT ?", (kind, limit), self._ALERT_COLUMNS)
+        return rows[::-1]
+
     def status(self) -> dict[str, str]:
         return {f"{s}/{d}": v for s, d, v in self._rows("SELECT site, device, status FROM device_status")}
 
     def devices(self) -> list[dict[str, Any]]:
         names = ("site", "device", "door", "status", "offline_since", "status_at", "state", "state_at", "entries",
-                 "accepts", "denies", "missing", "unsynced", "last_entry_ts")
+                 "accepts", "denies", "missing", "unsynced", "last_entry_ts", "policy_version", "policy_since",
+                 "list_versions", "oldest_list_at")
         rows = self._dicts(f"SELECT {', '.join(names)} FROM devices ORDER BY site, device", (), names)
         for r in rows:
             r["state"] = _json_or_empty(r["state"])
+            r["list_versions"] = _json_or_empty(r["list_versions"])
             for k in ("entries", "accepts", "denies", "missing", "unsynced"):
                 r[k] = int(r[k])
         return rows
+
+    def held_versions(self, site: str | None = None, device: str | None = None) -> list[dict[str, Any]]:
+        """The policy and list versions doors hold: version, since when, and a list's issue time."""
+        names = ("site", "device", "kind", "name", "version", "since", "issued_at")
+        return self._dicts(f"SELECT {', '.join(names)} FROM device_versions WHERE (CAST(? AS TEXT) IS NULL OR site = ?)"
+                           " AND (CAST(? AS TEXT) IS NULL OR device = ?) ORDER BY site, device, kind DESC, name",
+                           (site, site, device, device), names)
 
     def streams(self) -> list[dict[str, Any]]:
         names = ("site", "device", "incarnation", "through_seq", "min_seq", "max_seq", "stored", "gap_since")

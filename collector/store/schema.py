@@ -1,8 +1,8 @@
 """Versioned migrations for both stores. A migration is applied once, in order, in one transaction.
 
 Table names are the same in both dialects, so the shared SQL in ``base`` runs on either. The views
-``entries``, ``devices``, ``alerts`` and ``reports`` are the stable contract for Grafana and other
-tools (documented in the README); tables may change, views keep their columns.
+``entries``, ``devices``, ``device_versions``, ``alerts`` and ``reports`` are the stable contract for
+Grafana and other tools (documented in the README); tables may change, views keep their columns.
 """
 
 from __future__ import annotations
@@ -88,7 +88,41 @@ CREATE VIEW reports AS SELECT id, site, venue, body, contact, created_at, closed
     (closed_at IS NULL) AS open FROM citizen_reports;
 """
 
-SQLITE_MIGRATIONS: list[str] = [_SQLITE_V1, _SQLITE_V2 + _VIEWS]
+# Version 3 (both stores): the list and policy versions each door holds, since when (the collector's
+# clock when a state document first showed that version) and, for lists, the issue time the door
+# reports (``lists_issued``). The ``devices`` view gains four columns; ``device_versions`` is new.
+_VERSIONS = """
+CREATE TABLE held_versions (
+    site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+    since {ts} NOT NULL, issued_at {ts}, PRIMARY KEY (site, device, kind, name));
+DROP VIEW devices;
+CREATE VIEW devices AS
+WITH k AS (SELECT site, device FROM device_status UNION SELECT site, device FROM streams
+           UNION SELECT site, device FROM alert_events),
+     s AS (SELECT site, device, MAX(door) AS door, CAST(SUM(stored) AS BIGINT) AS entries,
+           CAST(SUM(accepts) AS BIGINT) AS accepts, CAST(SUM(denies) AS BIGINT) AS denies,
+           CAST(SUM(max_seq - min_seq + 1 - stored) AS BIGINT) AS missing,
+           CAST(SUM(unsynced) AS BIGINT) AS unsynced, MAX(last_entry_ts) AS last_entry_ts
+           FROM streams GROUP BY site, device),
+     p AS (SELECT site, device, version AS policy_version, since AS policy_since FROM held_versions
+           WHERE kind = 'policy'),
+     l AS (SELECT site, device, CAST({agg}(name, CAST(version AS BIGINT)) AS TEXT) AS list_versions,
+           MIN(COALESCE(issued_at, since)) AS oldest_list_at FROM held_versions WHERE kind = 'list'
+           GROUP BY site, device)
+SELECT k.site, k.device, s.door, COALESCE(d.status, 'unknown') AS status, d.offline_since,
+       d.updated_at AS status_at, d.state, d.state_at, COALESCE(s.entries, 0) AS entries,
+       COALESCE(s.accepts, 0) AS accepts, COALESCE(s.denies, 0) AS denies, COALESCE(s.missing, 0) AS missing,
+       COALESCE(s.unsynced, 0) AS unsynced, s.last_entry_ts, p.policy_version, p.policy_since,
+       l.list_versions, l.oldest_list_at
+FROM k LEFT JOIN device_status d ON d.site = k.site AND d.device = k.device
+       LEFT JOIN s ON s.site = k.site AND s.device = k.device
+       LEFT JOIN p ON p.site = k.site AND p.device = k.device
+       LEFT JOIN l ON l.site = k.site AND l.device = k.device;
+CREATE VIEW device_versions AS SELECT site, device, kind, name, version, since, issued_at FROM held_versions;
+"""
+
+SQLITE_MIGRATIONS: list[str] = [_SQLITE_V1, _SQLITE_V2 + _VIEWS,
+                                _VERSIONS.format(ts="TEXT", agg="json_group_object")]
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
@@ -127,4 +161,4 @@ CREATE TABLE citizen_reports (
     contact TEXT NOT NULL, client TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, closed_at TIMESTAMPTZ);
 """
 
-POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS]
+POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS, _VERSIONS.format(ts="TIMESTAMPTZ", agg="json_object_agg")]

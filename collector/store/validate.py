@@ -114,6 +114,32 @@ def parse_message(topic: Topic, payload: bytes) -> Record:
     return _entry(doc) if topic.leaf == "entry" else _alert(doc)
 
 
+MAX_LISTS = 64
+HeldVersions = dict[tuple[str, str], tuple[str, str | None]]  # (kind, name) -> (version, issued_at)
+
+
+def held_versions(doc: dict[str, Any]) -> tuple[set[str], HeldVersions]:
+    """The policy and list versions a state document reports, and which kinds it reports at all
+    (a document without ``lists`` says nothing about lists). Bad values are skipped, never trusted."""
+    kinds: set[str] = set()
+    held: HeldVersions = {}
+    policy = doc.get("policy_version")
+    if "policy_version" in doc:
+        kinds.add("policy")
+        if (type(policy) is int or isinstance(policy, str)) and 0 < len(str(policy)) <= 200:
+            held[("policy", "")] = (str(policy), None)
+    lists, issued = doc.get("lists"), doc.get("lists_issued")
+    if isinstance(lists, dict):
+        kinds.add("list")
+        issued = issued if isinstance(issued, dict) else {}
+        for name, version in list(lists.items())[:MAX_LISTS]:
+            if ID_RE.fullmatch(name) and type(version) is int and 0 <= version < 2**53:
+                at = issued.get(name)
+                when = iso(dt.datetime.fromtimestamp(at, dt.UTC)) if type(at) is int and 0 <= at < 2**37 else None
+                held[("list", name)] = (str(version), when)
+    return kinds, held
+
+
 def json_object(payload: bytes, limit: int) -> dict[str, Any]:
     if len(payload) > limit:
         raise Rejected("oversized")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from entryscan.collector.doorproblems import door_problems
 from entryscan.collector.store import StoreBase
 
 
@@ -15,11 +17,40 @@ def health(store: StoreBase) -> dict[str, Any]:
     return {"ok": True, "db": "ok"}
 
 
+def _age_s(since: str | None, now: dt.datetime) -> int | None:
+    return None if not since else max(0, int((now - dt.datetime.fromisoformat(since)).total_seconds()))
+
+
+def versions(store: StoreBase, now: dt.datetime, site: str | None = None,
+             device: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per door: its policy version and lists, each with since when it is held and its age in seconds
+    (a list's age counts from its issue time when the door reports it, else from ``since``)."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for v in store.held_versions(site, device):
+        doc = out.setdefault((v["site"], v["device"]), {"policy_version": None, "policy_since": None,
+                                                        "policy_age_s": None, "lists": []})
+        if v["kind"] == "policy":
+            doc.update(policy_version=v["version"], policy_since=v["since"], policy_age_s=_age_s(v["since"], now))
+        else:
+            doc["lists"].append({"name": v["name"], "version": int(v["version"]), "since": v["since"],
+                                 "issued_at": v["issued_at"], "age_s": _age_s(v["issued_at"] or v["since"], now)})
+    return out
+
+
+def no_versions() -> dict[str, Any]:
+    return {"policy_version": None, "policy_since": None, "policy_age_s": None, "lists": []}
+
+
 def fleet(store: StoreBase) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
     open_alerts: dict[tuple[str, str], int] = {}
     for a in store.alerts(open_only=True):
         key = (a["site"], a["target"].split("/", 1)[0])
         open_alerts[key] = open_alerts.get(key, 0) + 1
+    problems: dict[tuple[str, str], int] = {}
+    for p in door_problems(store, now, open_only=True):
+        problems[(p["site"], p["target"])] = problems.get((p["site"], p["target"]), 0) + 1
+    held = versions(store, now)
     devices = []
     for d in store.devices():
         status = "stopped" if d["status"] != "online" and d["state"].get("stopped") is True else d["status"]
@@ -27,8 +58,16 @@ def fleet(store: StoreBase) -> dict[str, Any]:
                         "status": status, "offline_since": d["offline_since"], "entries": d["entries"],
                         "accepts": d["accepts"], "denies": d["denies"], "missing": max(d["missing"], 0),
                         "last_entry_ts": d["last_entry_ts"],
-                        "open_alerts": open_alerts.get((d["site"], d["device"]), 0)})
+                        "open_alerts": open_alerts.get((d["site"], d["device"]), 0),
+                        "door_problems": problems.get((d["site"], d["device"]), 0),
+                        **held.get((d["site"], d["device"]), no_versions())})
     return {"devices": devices}
+
+
+def alerts(store: StoreBase, open_only: bool) -> list[dict[str, Any]]:
+    """Alerts the collector's rules raised (``source: "rule"``), then the doors' own problems (``"door"``)."""
+    rows = [{**a, "source": "rule"} for a in store.alerts(open_only=open_only)]
+    return rows + door_problems(store, open_only=open_only)
 
 
 def _limit(text: str | None, default: int = 50) -> int | None:
@@ -50,7 +89,7 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
         return {"entries": store.entries(query.get("site") or None, query.get("device") or None, limit=limit,
                                          newest_first=True)}
     if path == "/api/alerts":
-        return {"alerts": store.alerts(open_only=query.get("open") == "1")}
+        return {"alerts": alerts(store, query.get("open") == "1")}
     if path == "/api/quarantine":
         count, recent = store.quarantine(50)
         return {"count": count, "recent": recent}

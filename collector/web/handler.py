@@ -120,7 +120,7 @@ class Handler(BaseHTTPRequestHandler):
         store = self.app.store
         if path in ("/", "/fleet"):
             return self.html(pages.dashboard(user, api.fleet(store)["devices"], store.entries(limit=25, newest_first=True),
-                                             store.alerts(open_only=True), store.reports(open_only=True),
+                                             api.alerts(store, True), store.reports(open_only=True),
                                              store.quarantine(0)[0]))
         if path == "/reports":
             return self.html(pages.reports_page(user, store.reports()))
@@ -153,7 +153,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, svg.encode(), "image/svg+xml")
         entries = self.app.store.entries(site, device, limit=25, newest_first=True)
         reasons = self.app.store.decisions_by_reason(site, device)
-        return self.html(pages.device_page(user, found[0], svg, entries, reasons))
+        held = api.versions(self.app.store, now, site, device).get((site, device), api.no_versions())
+        return self.html(pages.device_page(user, found[0], svg, entries, reasons, held))
 
     def events(self) -> None:
         """Server-sent events: one message each time new data was committed."""

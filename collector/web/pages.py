@@ -58,8 +58,18 @@ def entry_rows(entries: list[dict[str, Any]]) -> str:
 
 
 def alert_rows(alerts: list[dict[str, Any]]) -> str:
-    return "".join(f"<tr>{_cells([a['raised_at'], a['rule'], a['site'], a['target'], a['detail']])}</tr>"
-                   for a in alerts)
+    keys = ("raised_at", "source", "rule", "site", "target", "detail")
+    return "".join(f'<tr class="alert">{_cells([a.get(k) for k in keys])}</tr>' for a in alerts)
+
+
+def _hours(age_s: int | None) -> str:
+    return "" if age_s is None else f"{age_s // 3600} h {age_s % 3600 // 60:02d} min"
+
+
+def version_rows(held: dict[str, Any]) -> str:
+    cells = [["policy", "", held["policy_version"], held["policy_since"], "", _hours(held["policy_age_s"])]]
+    cells += [["list", v["name"], v["version"], v["since"], v["issued_at"], _hours(v["age_s"])] for v in held["lists"]]
+    return "".join(f'<tr class="version">{_cells(c)}</tr>' for c in cells)
 
 
 def dashboard(user: str, devices: list[dict[str, Any]], entries: list[dict[str, Any]],
@@ -67,7 +77,7 @@ def dashboard(user: str, devices: list[dict[str, Any]], entries: list[dict[str, 
     body = ("<h2>Doors</h2>"
             + _table(("door", "name", "status", *FLEET_COLUMNS), fleet_rows(devices), "fleet-body")
             + f"<h2>Open alerts ({len(alerts)})</h2>"
-            + _table(("raised", "rule", "site", "target", "detail"), alert_rows(alerts))
+            + _table(("raised", "source", "rule", "site", "target", "detail"), alert_rows(alerts))
             + "<h2>Live entries</h2>" + _table(ENTRY_COLUMNS, entry_rows(entries), "entries-body")
             + f'<h2>Citizens\' reports</h2><p><a href="/reports">{len(reports)} open</a>; '
             + f"{quarantined} quarantined messages.</p>")
@@ -86,12 +96,15 @@ def reports_page(user: str, reports: list[dict[str, Any]]) -> str:
 
 
 def device_page(user: str, device: dict[str, Any], svg: str, entries: list[dict[str, Any]],
-                reasons: list[dict[str, Any]]) -> str:
-    facts = "".join(f"<tr><th>{escape(k)}</th>{_cells([v])}</tr>" for k, v in device.items() if k != "state")
+                reasons: list[dict[str, Any]], held: dict[str, Any]) -> str:
+    facts = "".join(f"<tr><th>{escape(k)}</th>{_cells([v])}</tr>" for k, v in device.items()
+                    if k not in ("state", "list_versions", "policy_version", "policy_since", "oldest_list_at"))
     state = "".join(f"<tr><th>{escape(str(k))}</th>{_cells([v])}</tr>" for k, v in device["state"].items())
     by_reason = "".join(f'<tr class="reason">{_cells([r["decision"], r["reason"], r["count"]])}</tr>' for r in reasons)
     body = (f'<figure id="chart">{svg}</figure><h2>Door</h2><table>{facts}</table><h2>State</h2><table>{state}</table>'
-            "<h2>Decisions by reason</h2>" + _table(("decision", "reason", "count"), by_reason)
+            "<h2>Policy and lists held</h2>" + _table(("what", "name", "version", "held since", "issued", "age"),
+                                                     version_rows(held), "versions-body")
+            + "<h2>Decisions by reason</h2>" + _table(("decision", "reason", "count"), by_reason)
             + "<h2>Latest entries</h2>" + _table(ENTRY_COLUMNS, entry_rows(entries)))
     return layout(f"{device['site']}/{device['device']}", body, user=user)
 

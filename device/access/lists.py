@@ -194,6 +194,11 @@ class ListStore:
         with self._lock:
             return {name: doc.version for name, doc in sorted(self._state.docs.items())}
 
+    def issued(self) -> dict[str, int]:
+        """Name -> issue time (epoch seconds) of every list held: the collector reads the lists' age from it."""
+        with self._lock:
+            return {name: doc.issued_at for name, doc in sorted(self._state.docs.items())}
+
     def check(self, verified: Verified) -> Reason | None:
         """The lists' verdict on a verified credential: None (no objection) or a deny reason."""
         with self._lock:
@@ -236,8 +241,10 @@ class ListStore:
             for s in stale:
                 if s.name not in self._stale_alerted:
                     self._stale_alerted.add(s.name)
+                    held = self._state.docs.get(s.name)
                     alerts.append(ListAlert("list_stale", {
-                        "name": s.name, "age_s": None if s.age_s is None else round(s.age_s),
+                        "name": s.name, "version": held.version if held else None,
+                        "age_s": None if s.age_s is None else round(s.age_s),
                         "max_age_s": self._max_age_s, "on_stale": self._on_stale}))
         return alerts
 

@@ -161,6 +161,8 @@ def test_stale_list_alerts_once_and_fails_closed(tmp_path: Path) -> None:
     assert stale.name == "revoked" and stale.age_s == 7200
     (alert,) = s.poll_alerts(clock.now())
     assert alert.kind == "list_stale" and alert.detail["on_stale"] == "closed"
+    assert alert.detail["version"] == 1  # the collector clears its alert once the door holds a newer one
+    assert s.issued() == {"revoked": int(NOW.timestamp())}  # the state's lists_issued: the age the collector shows
     assert s.poll_alerts(clock.now()) == []  # once per staleness, not per poll
     assert s.check(cred()) is lists.STALE_REASON
     # A fresh version ends it.
