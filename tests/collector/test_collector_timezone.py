@@ -60,10 +60,10 @@ def test_each_site_uses_its_own_time_zone_and_the_default_applies_to_the_others(
 
 def test_compliance_counts_in_the_sites_time_zone(tmp_path: Path, store: StoreBase) -> None:
     sites = load_sites([site_dir(tmp_path, "hq", "Asia/Ho_Chi_Minh")], "UTC")
-    for seq, hhmm in enumerate(["00:10", "01:00", "09:30", "10:30"], 1):  # UTC; open 00:30-10:00 UTC
+    for seq, hhmm in enumerate(["00:10", "01:00", "02:00", "03:00", "09:30", "12:00"], 1):  # UTC; open 00:30-10:00 UTC
         store.ingest(f"{TOPIC}/entry", entry(seq, ts=f"2026-11-25T{hhmm}:00.000Z"))
     day = venue_day(store, sites["hq"], "canteen", dt.date(2026, 11, 25), now=dt.datetime(2026, 11, 26, tzinfo=dt.UTC))
-    assert day["entries"] == 2  # in UTC hours (07:30-17:00 UTC) it would be 09:30 and 10:30
+    assert day["entries"] == 4  # 01:00..09:30; in UTC hours (07:30-17:00 UTC) only 09:30 and 12:00
 
 
 def test_an_unknown_time_zone_in_the_manifest_is_refused(tmp_path: Path) -> None:
