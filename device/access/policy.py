@@ -62,6 +62,8 @@ class ListChecker(Protocol):
 
     def versions(self) -> dict[str, int]: ...
 
+    def issued(self) -> dict[str, int]: ...
+
 
 @dataclass(frozen=True)
 class PolicySettings:
