@@ -98,7 +98,9 @@ def test_api_documents(web: WebUnderTest, store: StoreBase) -> None:
                                                     "missing": 1, "open_alerts": 1}
     assert dev["last_entry_ts"] == "2026-11-28T18:00:00.123Z"
     assert [e["seq"] for e in api(web.base, "/api/entries?site=hq&device=door-1&limit=2")["entries"]] == [4, 2]
-    assert [a["rule"] for a in api(web.base, "/api/alerts?open=1")["alerts"]] == ["clock_unsynced"]
+    # The rules' alerts, then the doors' own open problems (the tamper alert, not followed by tamper_cleared).
+    assert [(a["source"], a["rule"]) for a in api(web.base, "/api/alerts?open=1")["alerts"]] == [
+        ("rule", "clock_unsynced"), ("door", "tamper")]
     quarantine = api(web.base, "/api/quarantine")
     assert quarantine["count"] == 1 and quarantine["recent"][0]["reason"] == "bad_json"
     assert api(web.base, "/api/reports") == {"reports": []}
