@@ -146,3 +146,25 @@ def test_a_door_behind_another_door_is_still_raised(store: StoreBase) -> None:
     state(store, lists={"revoked": 5})
     found = evaluate(store, {}, SETTINGS)
     assert stale_targets(store) == {"door-1"} and "behind the site" in found["stale_list"][0][2]
+
+
+def test_a_database_before_versions_is_upgraded_in_place(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from entryscan.collector.store import postgres, schema, sqlite
+
+    monkeypatch.setattr(sqlite, "SQLITE_MIGRATIONS", schema.SQLITE_MIGRATIONS[:2])
+    monkeypatch.setattr(postgres, "POSTGRES_MIGRATIONS", schema.POSTGRES_MIGRATIONS[:1])
+    old = open_store(db_url)
+    old.ingest(f"{TOPIC}/status", b"online")
+    old._exec("UPDATE device_status SET state = ?", (json.dumps({"lists": {"revoked": 1}}),))
+    old.close()
+    monkeypatch.undo()
+    new = open_store(db_url)
+    try:
+        latest = len(schema.SQLITE_MIGRATIONS if isinstance(new, sqlite.SqliteStore) else schema.POSTGRES_MIGRATIONS)
+        assert new.schema_version() == latest  # type: ignore[attr-defined]
+        (d,) = new.devices()
+        assert d["state"]["lists"] == {"revoked": 1} and d["list_versions"] == {}  # known from the next state on
+        state(new, policy_version=2, lists={"revoked": 1})
+        assert new.devices()[0]["list_versions"] == {"revoked": 1}
+    finally:
+        new.close()
