@@ -7,8 +7,9 @@ camera never sends ``camera_recovered``: its new process never saw the fault). O
 alerts is the door's own ``ts``. ``mqtt_tls_error`` has no clearing alert: the door can only send it
 once a connection works again, so it tells of a failure that has probably ended; it is listed as open
 for ``TLS_ERROR_OPEN_S`` after it arrived, so an operator sees it, then it closes by itself.
-``list_stale`` is open while the door still holds the version it reported stale (older firmware that
-does not name the version: until a version of that list first seen after the alert).
+``list_stale`` is open while the door still holds the version it reported stale, or holds no version of
+that list at all (an expected list never received); older firmware does not name the version: until a
+version of that list first seen after the alert.
 """
 
 from __future__ import annotations
@@ -83,15 +84,16 @@ def stale_lists_reported(store: StoreBase) -> dict[tuple[str, str], list[str]]:
             reported[(a["site"], a["device"], doc["name"][:64])] = {**a, "version": doc.get("version")}
     out: dict[tuple[str, str], list[str]] = {}
     for (site, device, name), a in sorted(reported.items()):
-        now_held = held.get((site, device, name))
-        if _still_stale(a, now_held):
+        if _still_stale(a, held.get((site, device, name))):
             out.setdefault((site, device), []).append(f"{name} reported stale by the door ({a['ts']})")
     return out
 
 
 def _still_stale(alert: dict[str, Any], held: dict[str, Any] | None) -> bool:
+    if held is None:  # an expected list never received, or no state seen yet: the door's word stands
+        return True
     version = alert["version"]
     if type(version) is int:
-        return held is not None and held["version"] == str(version)
-    # Older firmware (no version in the alert) or a list never received: stale until a version arrives after it.
-    return held is None or held["since"] <= alert["received_at"]
+        return bool(held["version"] == str(version))
+    # Older firmware (no version in the alert): stale until a version first seen after the alert.
+    return bool(held["since"] <= alert["received_at"])

@@ -95,6 +95,7 @@ _VERSIONS = """
 CREATE TABLE held_versions (
     site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
     since {ts} NOT NULL, issued_at {ts}, PRIMARY KEY (site, device, kind, name));
+CREATE INDEX alert_events_kind ON alert_events(kind, site, device, ts);
 DROP VIEW devices;
 CREATE VIEW devices AS
 WITH k AS (SELECT site, device FROM device_status UNION SELECT site, device FROM streams
