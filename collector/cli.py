@@ -36,7 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--offline-minutes", type=float, default=10.0)
     p.add_argument("--idle-minutes", type=float, default=30.0, help="no scans in opening hours for this long")
     p.add_argument("--gap-minutes", type=float, default=60.0, help="a gap open this long raises an alert")
-    p.add_argument("--stale-list-hours", type=float, default=24.0,
+    # A day before the doors' default [lists] max_age_s (7 days) makes them treat the list as stale.
+    p.add_argument("--stale-list-hours", type=float, default=144.0,
                    help="raise stale_list when a door's list is older than this (from its issue time)")
     args = p.parse_args(argv)
     if args.report:

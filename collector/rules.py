@@ -30,7 +30,7 @@ class RuleSettings:
     offline_s: float = 600
     idle_s: float = 1800
     gap_s: float = 3600
-    stale_list_s: float = 86400
+    stale_list_s: float = 6 * 86400  # a day before the doors' default max_age_s (7 days)
     camera_faults: int = 3
     camera_window_s: float = 3600
 

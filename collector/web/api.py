@@ -27,8 +27,7 @@ def versions(store: StoreBase, now: dt.datetime, site: str | None = None,
     (a list's age counts from its issue time when the door reports it, else from ``since``)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for v in store.held_versions(site, device):
-        doc = out.setdefault((v["site"], v["device"]), {"policy_version": None, "policy_since": None,
-                                                        "policy_age_s": None, "lists": []})
+        doc = out.setdefault((v["site"], v["device"]), no_versions())
         if v["kind"] == "policy":
             doc.update(policy_version=v["version"], policy_since=v["since"], policy_age_s=_age_s(v["since"], now))
         else:
