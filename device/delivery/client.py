@@ -109,6 +109,15 @@ def new_client(
 MAX_PACKET_BYTES = 4 * 1024 * 1024
 
 
+def wire_keepalive(keepalive_s: int) -> int:
+    """The keepalive asked of the broker, so that a dead link is noticed within 1.5 x ``keepalive_s``.
+
+    paho sends PINGREQ after one interval without traffic and gives up one interval later, up to twice the
+    negotiated value after the last byte heard; three quarters of the configured value keeps that at 1.5 x.
+    """
+    return max(1, keepalive_s * 3 // 4)
+
+
 def connect_properties(cfg: MqttConfig) -> Properties:
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = cfg.session_expiry_s

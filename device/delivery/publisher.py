@@ -32,6 +32,7 @@ from entryscan.device.delivery.client import (
     identity,
     new_client,
     tls_context,
+    wire_keepalive,
 )
 from entryscan.device.delivery.commands import Handler
 from entryscan.device.delivery.confirm import Confirmation
@@ -201,7 +202,7 @@ class MqttPublisher:
     def _run_link(self, link: _Link) -> None:
         self._beat = self._clock.monotonic()
         try:
-            link.client.connect(self._cfg.host, self._cfg.port, self._cfg.keepalive_s, clean_start=False,
+            link.client.connect(self._cfg.host, self._cfg.port, wire_keepalive(self._cfg.keepalive_s), clean_start=False,
                                 properties=connect_properties(self._cfg))
         except (OSError, ValueError) as exc:  # refused, unreachable, TLS failure (ssl.SSLError is OSError)
             if not self._tls_failures.connect_failed(exc):

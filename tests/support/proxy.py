@@ -69,6 +69,7 @@ class _Connection:
     client: socket.socket
     upstream: socket.socket | None
     holed: bool = False
+    inflight: int = 0  # client QoS>0 PUBLISHes the broker has not PUBACKed yet (as the client sees it)
     closed: threading.Event = field(default_factory=threading.Event)
 
     def reset(self) -> None:
@@ -114,6 +115,9 @@ class FaultProxy:
         self.connections = 0  # accepted so far
         self.faults = 0  # faults injected so far (for the soak table)
         self.swallowed = 0  # PUBACKs dropped
+        self.max_inflight = 0  # the most unacknowledged client PUBLISHes seen on one connection
+        self.publishes = 0  # client PUBLISH packets forwarded
+        self.client_closes: list[float] = []  # monotonic times clients closed their side (black holes included)
         threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
 
     # -- switches -------------------------------------------------------------------------------
@@ -217,11 +221,12 @@ class FaultProxy:
                 threading.Thread(target=self._read, args=(conn, src, direction, outbox), daemon=True).start()
                 threading.Thread(target=self._write, args=(conn, dst, outbox), daemon=True).start()
 
-    @staticmethod
-    def _sink(sock: socket.socket) -> None:
+    def _sink(self, sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while sock.recv(65536):
                 pass
+        with self._lock:
+            self.client_closes.append(time.monotonic())
 
     def _read(self, conn: _Connection, src: socket.socket, direction: str,
               outbox: queue.Queue[tuple[float, bytes, bool] | None]) -> None:
@@ -235,6 +240,9 @@ class FaultProxy:
         except OSError:
             pass
         finally:
+            if direction == UP and not conn.closed.is_set():
+                with self._lock:
+                    self.client_closes.append(time.monotonic())
             outbox.put(None)
 
     def _route(self, conn: _Connection, direction: str, packet: bytes,
@@ -243,10 +251,17 @@ class FaultProxy:
         with self._lock:
             if conn.holed:
                 return True  # read and dropped: a black hole
-            if direction == DOWN and self._swallow and packet_type(packet) == PUBACK:
-                self.swallowed += 1
-                return True
-            cut = direction == UP and self._cut is not None and packet_type(packet) == self._cut and len(packet) > 2
+            kind = packet_type(packet)
+            if direction == DOWN and kind == PUBACK:
+                if self._swallow:
+                    self.swallowed += 1
+                    return True
+                conn.inflight = max(0, conn.inflight - 1)
+            if direction == UP and kind == PUBLISH and packet[0] & 0x06:
+                conn.inflight += 1
+                self.publishes += 1
+                self.max_inflight = max(self.max_inflight, conn.inflight)
+            cut = direction == UP and self._cut is not None and kind == self._cut and len(packet) > 2
             if cut:
                 self._cut = None
             due = time.monotonic() + self._delay
