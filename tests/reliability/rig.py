@@ -63,3 +63,49 @@ class Rig:
         finally:
             db.close()
         return [json.loads(r[0]) for r in rows]
+
+
+class InProcessDoor:
+    """The same daemon in this process (``build`` + ``Daemon``), for faults that need a hook inside it: a raising
+    paho callback, a stalling camera, a stepping wall clock. Its decisions are kept as the lines the console shows."""
+
+    def __init__(self, door: Door, **build_kw: Any) -> None:
+        from entryscan.device.builder import build
+        from entryscan.device.config.settings import load_config
+        from entryscan.device.daemon import Daemon
+        from entryscan.device.hardware.sdnotify import SystemdNotifier
+
+        self.journal = door.journal
+        self.output: list[str] = []
+        self.parts = build(load_config(door.config), simulate=True, on_event=self._shown, **build_kw)
+        self.daemon = Daemon(self.parts, SystemdNotifier(None), None)
+        self._thread: Any = None
+
+    def _shown(self, event: dict[str, object]) -> None:
+        seq = event.get("seq") or "unjournaled"
+        self.output.append(f"[door] #{seq} {str(event['decision']).upper()} {event['reason']}"
+                           f" ({event['credential_type']})")
+
+    def start(self) -> InProcessDoor:
+        import threading
+
+        self._thread = threading.Thread(target=self.daemon.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.daemon.request_stop()
+        self._thread.join(30)
+        assert not self._thread.is_alive()
+
+
+def settle_and_check(door: InProcessDoor, collector: Collector, db: Path, scenario: str, faults: int) -> Verdict:
+    try:
+        assert wait_for(lambda: settled(door.journal, db), timeout=90, interval=0.5), collector.tail()
+    finally:
+        door.stop()
+        collector.stop()
+    verdict = check([door_history(door.journal, door.output)], db)
+    record(scenario, faults, verdict)
+    verdict.assert_ok()
+    return verdict
