@@ -149,3 +149,23 @@ def test_clock_steps_short(tmp_path: Path, mosquitto_factory: MosquittoFactory) 
 @pytest.mark.soak
 def test_clock_steps_soak(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
     clock_steps(tmp_path, mosquitto_factory, holds=12)
+
+
+def test_time_bound_credentials_follow_the_stepped_clock() -> None:
+    """Scenario 11, the credentials' side: a pass valid for one hour is judged by the wall clock as it is now,
+    steps included (an unsynced clock is refused by the policy: clock_untrusted, tested beside the verifier)."""
+    import datetime as dt
+
+    from entryscan.device.access.credentials import signed_pass
+    from tests.access.credentials.test_cred_signed_pass import KEYS, _policy
+
+    key, clock = KEYS["ed25519"], StepClock()
+    now = clock.now()
+    policy = _policy(key, clock)
+    valid = signed_pass.issue(signed_pass.PassClaims("a", valid_from=now, valid_until=now + dt.timedelta(hours=1)),
+                              key, now).encode()
+    outcomes = []
+    for step_s in (0, 2 * 3600, -4 * 3600, 2 * 3600 + 60):  # now, forward 2 h, back 4 h, forward to +1 min
+        clock.advance(step_s)
+        outcomes.append(policy.decide(valid).reason)
+    assert outcomes == ["ok", "expired", "not_yet_valid", "ok"]
