@@ -69,14 +69,14 @@ class InProcessDoor:
     """The same daemon in this process (``build`` + ``Daemon``), for faults that need a hook inside it: a raising
     paho callback, a stalling camera, a stepping wall clock. Its decisions are kept as the lines the console shows."""
 
-    def __init__(self, door: Door, **build_kw: Any) -> None:
+    def __init__(self, door: Door, output: list[str] | None = None, **build_kw: Any) -> None:
         from entryscan.device.builder import build
         from entryscan.device.config.settings import load_config
         from entryscan.device.daemon import Daemon
         from entryscan.device.hardware.sdnotify import SystemdNotifier
 
         self.journal = door.journal
-        self.output: list[str] = []
+        self.output: list[str] = [] if output is None else output  # shared by restarts of one door
         self.parts = build(load_config(door.config), simulate=True, on_event=self._shown, **build_kw)
         self.daemon = Daemon(self.parts, SystemdNotifier(None), None)
         self._thread: Any = None

@@ -23,7 +23,7 @@ MAX_INFLIGHT = 20  # the door's default [mqtt] max_inflight
 
 
 def swallowed_pubacks(tmp_path: Path, mosquitto_factory: MosquittoFactory, frames: int, rounds: int) -> None:
-    rig = Rig(tmp_path, mosquitto_factory, frames, fps=frames / 4)
+    rig = Rig(tmp_path, mosquitto_factory, frames, fps=min(120.0, frames / 4))
     assert rig.proxy is not None
     rig.proxy.swallow_pubacks(True)
     rig.door.start()
@@ -32,7 +32,7 @@ def swallowed_pubacks(tmp_path: Path, mosquitto_factory: MosquittoFactory, frame
         wait_for(lambda: False, timeout=4 / rounds)
         rig.proxy.swallow_pubacks(False)
         wait_for(lambda: False, timeout=1)
-    rig.wait_shown(frames)
+    rig.wait_shown(frames, timeout=60 + frames / 100)
     assert rig.proxy.swallowed > 0
     rig.settle()
     rig.verdict("2 PUBACKs swallowed, healed", rounds)
@@ -80,16 +80,15 @@ def half_open(tmp_path: Path, mosquitto_factory: MosquittoFactory, holes: int) -
     rig = Rig(tmp_path, mosquitto_factory, 40 * holes, fps=4, keepalive_s=keepalive)
     assert rig.proxy is not None
     rig.door.start()
-    assert wait_for(lambda: rig.proxy is not None and rig.proxy.open_connections() == 1, timeout=20)
     detections = []
     for _ in range(holes):
-        rig.wait_shown(rig.shown() + 4)
+        assert wait_for(lambda: rig.proxy is not None and rig.proxy.open_connections() == 1, timeout=20)
+        rig.wait_shown(rig.shown() + 4)  # a second at least on the live link: CONNACK done, rows flowing
         closes = len(rig.proxy.client_closes)
         rig.proxy.blackhole()
         start = time.monotonic()
         assert wait_for(closed_since(rig.proxy, closes), timeout=4 * keepalive, interval=0.05)
         detections.append(rig.proxy.client_closes[closes] - start)
-        assert wait_for(lambda: rig.proxy is not None and rig.proxy.open_connections() >= 1, timeout=10)
     rig.wait_shown(40 * holes, timeout=40 * holes)
     rig.settle()
     rig.verdict("8 half-open link", holes)

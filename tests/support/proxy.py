@@ -178,8 +178,9 @@ class FaultProxy:
             self._cut = None
 
     def open_connections(self) -> int:
+        """Connections carrying data now (black holes not counted)."""
         with self._lock:
-            return sum(1 for c in self._open if not c.closed.is_set())
+            return sum(1 for c in self._open if not c.closed.is_set() and not c.holed)
 
     def close(self) -> None:
         self._closed.set()
