@@ -12,7 +12,7 @@ started=$(date +%s)
 status=0
 ENTRYSCAN_SOAK_TABLE="$table" "$PY" -m pytest -q -m soak tests/reliability -p no:cacheprovider "$@" || status=$?
 "$PY" - "$table" "$(( $(date +%s) - started ))" <<'PYEOF' || status=1
-import json, sys
+import json, re, sys
 rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 cols = [("scenario", "scenario"), ("faults", "faults injected"), ("decisions", "decisions"),
         ("stored", "stored"), ("duplicates_removed", "duplicates removed"), ("lost", "lost"),
@@ -20,7 +20,7 @@ cols = [("scenario", "scenario"), ("faults", "faults injected"), ("decisions", "
 print()
 print("| " + " | ".join(title for _, title in cols) + " |")
 print("|" + "|".join("---" for _ in cols) + "|")
-for r in sorted(rows, key=lambda r: int(r["scenario"].split()[0])):
+for r in sorted(rows, key=lambda r: (int(re.match(r"\d+", r["scenario"])[0]), r["scenario"])):
     print("| " + " | ".join(str(r[key]) for key, _ in cols) + " |")
 total_lost = sum(r["lost"] for r in rows)
 print(f"\n{len(rows)} scenarios, {sum(r['decisions'] for r in rows)} decisions, {total_lost} lost,"

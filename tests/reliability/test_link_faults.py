@@ -103,3 +103,32 @@ def test_half_open_short(tmp_path: Path, mosquitto_factory: MosquittoFactory) ->
 @pytest.mark.soak
 def test_half_open_soak(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
     half_open(tmp_path, mosquitto_factory, holes=6)
+
+
+def cut_and_slow(tmp_path: Path, mosquitto_factory: MosquittoFactory, frames: int, cuts: int) -> None:
+    """The rest of the proxy's faults on one link: packets delayed, bandwidth capped, and PUBLISHes cut in the
+    middle (the broker sees half a packet, then the connection ends)."""
+    rig = Rig(tmp_path, mosquitto_factory, frames, fps=min(120.0, frames / 4))
+    assert rig.proxy is not None
+    rig.proxy.delay(0.05)
+    rig.proxy.throttle(50_000)
+    rig.door.start()
+    for _ in range(cuts):
+        connections = rig.proxy.connections
+        rig.proxy.cut_next()
+        assert wait_for(lambda c=connections: rig.proxy is not None and rig.proxy.connections > c,  # type: ignore[misc]
+                        timeout=30)
+    rig.wait_shown(frames, timeout=60 + frames / 50)
+    rig.proxy.heal()
+    faults = rig.proxy.faults
+    rig.settle()
+    rig.verdict("2b cut inside a packet, delay, throttle", faults)
+
+
+def test_cut_and_slow_short(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
+    cut_and_slow(tmp_path, mosquitto_factory, frames=200, cuts=2)
+
+
+@pytest.mark.soak
+def test_cut_and_slow_soak(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
+    cut_and_slow(tmp_path, mosquitto_factory, frames=2000, cuts=10)
