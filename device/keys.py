@@ -97,13 +97,16 @@ def load_or_create_key(path: Path, key_name: str, made_with: Sequence[Path] = ()
     pseudonym back into a linkable identifier. ``made_with``: state files that only
     exist once a key has been used (journal, reuse store); see ``_incomplete_key``.
     """
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_new(path, secrets.token_bytes(KEY_BYTES))
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise os_error(exc, key_name, f"cannot create {path}") from None
+    # An existing key is only read: making a new one writes a temporary file first, which a full disk refuses,
+    # and a door with its key must still start on a full disk (it decides without a journal until space returns).
+    if not os.path.lexists(path):
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_new(path, secrets.token_bytes(KEY_BYTES))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise os_error(exc, key_name, f"cannot create {path}") from None
     data = _read_private(path, key_name)
     if len(data) < MIN_KEY_BYTES:
         return _incomplete_key(path, key_name, len(data), made_with)

@@ -87,3 +87,16 @@ def test_write_new_never_overwrites_and_leaves_no_temp_file(tmp_path: Path) -> N
     with pytest.raises(FileExistsError):
         write_new(path, b"second")
     assert path.read_bytes() == b"first" and sorted(os.listdir(tmp_path)) == ["issuer.key"]
+
+
+def test_an_existing_key_is_read_on_a_full_disk(tmp_path: Path) -> None:
+    """Campaign scenario 5: every start wrote a temporary key before finding the real one, so a door whose
+    disk filled could not start at all (exit 70, restarted by systemd: a crash loop) instead of deciding."""
+    from tests.support.fullfs import fill_up
+
+    with full_filesystem(tmp_path / "state") as state:
+        free_space(state)
+        key_path = state / "subject.key"
+        key = load_or_create_key(key_path, "privacy.subject_key_file")
+        fill_up(state)
+        assert load_or_create_key(key_path, "privacy.subject_key_file") == key

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 # Control messages (status, state, discovery) may be in flight beside the
 # outbox rows; paho queues anything beyond its own limit, so leave headroom.
 CONTROL_HEADROOM = 8
+# MQTT v5 Receive Maximum of a broker that states none; and the window assumed before the first CONNACK said it
+# (paho cannot change its window once connected; HiveMQ's default is 10, mosquitto's 20).
+RECEIVE_MAXIMUM_DEFAULT = 65535
+FIRST_LINK_WINDOW = 10
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -86,9 +90,15 @@ def tls_context(cfg: MqttConfig) -> ssl.SSLContext:
 
 
 def new_client(
-    cfg: MqttConfig, ident: Identity, tls: ssl.SSLContext | None, will_topic: str, max_inflight: int
+    cfg: MqttConfig, ident: Identity, tls: ssl.SSLContext | None, will_topic: str, max_inflight: int,
+    receive_max: int | None = None,
 ) -> paho.Client:
-    """A fresh MQTT v5 client with the LWT set; callbacks are attached by the caller."""
+    """A fresh MQTT v5 client with the LWT set; callbacks are attached by the caller.
+
+    ``receive_max``: the broker's Receive Maximum from an earlier CONNACK (None: not known yet). paho does not
+    apply it; its window is the hard cap on unacknowledged PUBLISHes (more wait in paho's queue), so it is sized
+    here: rows plus status, state and alerts never exceed what the broker accepts.
+    """
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=ident.client_id,
@@ -100,13 +110,23 @@ def new_client(
     if tls is not None:
         client.tls_set_context(tls)
     client.will_set(will_topic, "offline", qos=1, retain=True)
-    client.max_inflight_messages_set(max_inflight + CONTROL_HEADROOM)
+    limit = FIRST_LINK_WINDOW if receive_max is None else receive_max
+    client.max_inflight_messages_set(max(1, min(max_inflight + CONTROL_HEADROOM, limit)))
     client.connect_timeout = min(CONNECT_TIMEOUT_S, float(cfg.keepalive_s))
     client.enable_logger(logging.getLogger("entryscan.device.delivery.publisher.paho"))
     return client
 
 
 MAX_PACKET_BYTES = 4 * 1024 * 1024
+
+
+def wire_keepalive(keepalive_s: int) -> int:
+    """The keepalive asked of the broker, so that a dead link is noticed within 1.5 x ``keepalive_s``.
+
+    paho sends PINGREQ after one interval without traffic and gives up one interval later, up to twice the
+    negotiated value after the last byte heard; three quarters of the configured value keeps that at 1.5 x.
+    """
+    return max(1, keepalive_s * 3 // 4)
 
 
 def connect_properties(cfg: MqttConfig) -> Properties:

@@ -27,11 +27,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from entryscan.device.config.settings import MqttConfig
 from entryscan.device.delivery.client import (
+    RECEIVE_MAXIMUM_DEFAULT,
     backoff_delay,
     connect_properties,
     identity,
     new_client,
     tls_context,
+    wire_keepalive,
 )
 from entryscan.device.delivery.commands import Handler
 from entryscan.device.delivery.confirm import Confirmation
@@ -99,6 +101,7 @@ class MqttPublisher:
         self._opener = JournalOpener(
             lambda: Journal(journal_path, max_rows=max_rows, clock=clock, **self._ids), clock)
         self._pending_confirmation: Confirmation | None = None
+        self._receive_max: int | None = None  # the broker's Receive Maximum, from the last CONNACK
         self._next_state = 0.0
         self._rejections = Rejections(self._tuning, self.topics, self.stats)
         self._client_errors = ClientErrors(self.stats, clock)
@@ -190,7 +193,8 @@ class MqttPublisher:
                                       cap=self._tuning.reconnect_max_s))
 
     def _make_client(self) -> paho.Client:
-        client = new_client(self._cfg, self._ident, self._tls, self.topics.status, self._cfg.max_inflight)
+        client = new_client(self._cfg, self._ident, self._tls, self.topics.status, self._cfg.max_inflight,
+                            self._receive_max)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -201,7 +205,7 @@ class MqttPublisher:
     def _run_link(self, link: _Link) -> None:
         self._beat = self._clock.monotonic()
         try:
-            link.client.connect(self._cfg.host, self._cfg.port, self._cfg.keepalive_s, clean_start=False,
+            link.client.connect(self._cfg.host, self._cfg.port, wire_keepalive(self._cfg.keepalive_s), clean_start=False,
                                 properties=connect_properties(self._cfg))
         except (OSError, ValueError) as exc:  # refused, unreachable, TLS failure (ssl.SSLError is OSError)
             if not self._tls_failures.connect_failed(exc):
@@ -302,8 +306,8 @@ class MqttPublisher:
         link.connected = link.was_connected = True
         self.stats.connects += 1
         self._tls_failures.connected()
-        receive_max = getattr(properties, "ReceiveMaximum", None)
-        link.max_inflight = min(self._cfg.max_inflight, int(receive_max or self._cfg.max_inflight))
+        self._receive_max = int(getattr(properties, "ReceiveMaximum", 0) or RECEIVE_MAXIMUM_DEFAULT)
+        link.max_inflight = min(self._cfg.max_inflight, self._receive_max)
         log.info("mqtt: connected to %s:%d (session present: %s)", self._cfg.host, self._cfg.port,
                  flags.session_present)
         self._announce(client, link)

@@ -45,9 +45,14 @@ class HardwareLock:
         except OSError as exc:  # a full or failing disk is retried (70); a file in the way is a config error (78)
             raise os_error(exc, "journal.path", f"cannot create {self.path}") from None
         self._take(fd)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._owns_file = True
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            # The pid only names the holder in HardwareBusy; the flock is the lock. A full disk must not stop
+            # the door (it decides without a journal and recovers when space returns), so it is left out.
+            pass
         return self
 
     def acquire_existing(self) -> HardwareLock:

@@ -450,3 +450,28 @@ def test_link_comes_up_without_the_journal_and_reports_the_storage_fault(
         assert state["storage"] == "fault" and state["journal_error"] == "not_open"
     finally:
         pub.stop(1.0)
+
+
+def test_unacknowledged_publishes_stay_within_the_brokers_receive_maximum(mosquitto: Mosquitto, rig_factory: Any,
+                                                                         listeners: Any) -> None:
+    """MQTT v5 3.3.4: no more QoS 1 PUBLISHes awaiting PUBACK than the broker's Receive Maximum (mosquitto: 20).
+    Found by the campaign (scenario 3): rows filled the broker's 20 and status/state went on top (26 seen)."""
+    from tests.support.proxy import FaultProxy
+
+    proxy = FaultProxy(mosquitto.port)
+    proxy.delay(0.2)  # PUBACKs come late, so the window fills
+    listeners(mosquitto.url, ["entryscan/#"])  # someone subscribed: no 0x10, rows leave on PUBACK
+    rig = rig_factory(proxy.url)
+    try:
+        rig.publisher.start()
+        for link in range(2):  # the first link learns the Receive Maximum, the next is sized by it
+            rig.record(200)
+            for _ in range(20):  # state documents asked for while the window is full of rows
+                time.sleep(0.05)
+                rig.publisher.publish_state()
+            assert wait_for(lambda: rig.journal.backlog() == 0, timeout=30), rig.publisher.stats
+            assert 10 <= proxy.max_inflight <= 20, (link, proxy.max_inflight)
+            proxy.drop()
+        assert rig.publisher.stats.connects >= 2
+    finally:
+        proxy.close()

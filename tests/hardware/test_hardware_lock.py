@@ -70,3 +70,17 @@ def test_selftest_refuses_while_the_daemon_holds_the_hardware(
     door.stop()  # however it ends (here possibly before its signal handlers), the kernel drops the lock
     assert not held(lock)  # so the selftest may now run
     assert not lock.exists() or door.proc.returncode != 0  # a clean stop leaves no file behind
+
+
+def test_the_lock_is_taken_on_a_full_disk(tmp_path: Path) -> None:
+    """Campaign scenario 5: writing the holder's pid failed with ENOSPC and the daemon exited 70 on every
+    start while the disk was full (a crash loop); the pid is only a hint, the flock is the lock."""
+    from tests.support.fullfs import full_filesystem
+
+    with full_filesystem(tmp_path / "state") as state:
+        lock = HardwareLock(lock_path(state / "journal.db")).acquire()
+        try:
+            assert held(lock.path)
+        finally:
+            lock.release()
+        assert not lock.path.exists()

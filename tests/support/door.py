@@ -22,17 +22,18 @@ site = "hq"
 door = "main"
 [camera]
 source = "dir:{frames}"
-fps = 0
+fps = {fps}
 timeout_s = 0.5
 [decoder]
-debounce_s = 3
+debounce_s = {debounce_s}
 [mqtt]
 url = "{url}"
-keepalive_s = 5
+keepalive_s = {keepalive_s}
 discovery = false
 delivery = "{delivery}"
+confirm_timeout_s = {confirm_timeout_s}
 [journal]
-path = "journal.db"
+path = "{journal}"
 max_rows = {max_rows}
 [policy]
 mode = "allowlist"
@@ -49,6 +50,23 @@ def frames_dir(dest: Path, names: list[str]) -> Path:
     return dest
 
 
+def burst_frames(dest: Path, count: int, codes: tuple[str, ...] = ("STAFF-0001", "VISITOR-9")) -> Path:
+    """``count`` small QR frames cycling through ``codes`` (hard links of one image per code): with
+    ``debounce_s = 0`` every frame is one decision, a few milliseconds each, so bursts of thousands are cheap."""
+    import segno
+
+    dest.mkdir(parents=True, exist_ok=True)
+    originals = []
+    for i, code in enumerate(codes):
+        original = dest.parent / f"{dest.name}-code{i}.png"
+        if not original.exists():
+            segno.make_qr(code, error="m").save(str(original), scale=3, border=4)
+        originals.append(original)
+    for i in range(count):
+        os.link(originals[i % len(originals)], dest / f"{i:06d}.png")
+    return dest
+
+
 LIVE: list[Door] = []  # every started door, so a failing test cannot leave a daemon running
 
 
@@ -56,21 +74,25 @@ class Door:
     """One daemon process with its own state folder (journal, key) that survives restarts."""
 
     def __init__(self, workdir: Path, url: str, frames: Path, max_rows: int = 1000,
-                 delivery: str = "broker") -> None:
+                 delivery: str = "broker", *, debounce_s: float = 3, keepalive_s: int = 5,
+                 journal: Path | None = None, confirm_timeout_s: float = 60, fps: float = 0) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "config.toml"
         self.delivery = delivery
+        self.journal = journal or workdir / "journal.db"
+        self._tuning = {"fps": fps, "debounce_s": debounce_s, "keepalive_s": keepalive_s, "confirm_timeout_s": confirm_timeout_s}
         self.write_config(url, frames, max_rows)
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 
     def write_config(self, url: str, frames: Path, max_rows: int = 1000) -> None:
         self.config.write_text(CONFIG.format(frames=frames, url=url, max_rows=max_rows, delivery=self.delivery,
-                                             badges=SAMPLE_DOOR / "badges.txt"))
+                                             badges=SAMPLE_DOOR / "badges.txt", journal=self.journal,
+                                             **self._tuning))
 
-    def start(self) -> Door:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def start(self, env: dict[str, str] | None = None) -> Door:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "entryscan.device.cli.main", "run", "--simulate", "--config", str(self.config)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -104,7 +126,7 @@ class Door:
     def journal_rows(self) -> list[dict[str, Any]]:
         import sqlite3
 
-        path = self.workdir / "journal.db"
+        path = self.journal
         if not path.exists():
             return []
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # never create it before the daemon does

@@ -20,17 +20,22 @@ def full_filesystem(mountpoint: Path, size_kib: int = 64) -> Iterator[Path]:
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (root needed): {done.stderr.strip()[:120]}")
     try:
-        fd = os.open(mountpoint / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\0" * 512):
-                pass
-        except OSError:
-            pass  # ENOSPC: full
-        finally:
-            os.close(fd)
+        fill_up(mountpoint)
         yield mountpoint
     finally:
         subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def fill_up(mountpoint: Path) -> None:
+    """Take every free byte of the file system (into ``filler``)."""
+    fd = os.open(mountpoint / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while os.write(fd, b"\0" * 512):
+            pass
+    except OSError:
+        pass  # ENOSPC: full
+    finally:
+        os.close(fd)
 
 
 def free_space(mountpoint: Path) -> None:
