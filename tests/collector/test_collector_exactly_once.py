@@ -7,7 +7,6 @@ The short variant runs in CI; the full size (200 doors, 20,000 entries) runs wit
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -18,41 +17,14 @@ import pytest
 from entryscan.collector.store import open_store
 from tests.conftest import MosquittoFactory
 from tests.support import wait_for
-
-
-class CollectorProcess:
-    def __init__(self, url: str, db: str, client_id: str, log: Path) -> None:
-        self.args = [sys.executable, "-m", "entryscan.collector", "--url", url, "--db", db, "--shared", "g",
-                     "--client-id", client_id, "--quiet", "--rules-interval", "3600"]
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.kills = 0
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=log)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+from tests.support.collector import Collector
 
 
 def exactly_once(tmp_path: Path, db_url: str, mosquitto_factory: MosquittoFactory, doors_n: int,
                  events: int, kills: int, rate: float) -> None:
     broker = mosquitto_factory(persistence=True, extra_conf="max_queued_messages 0\n")
     store = open_store(db_url)  # migrates once before the collectors start
-    collectors = [CollectorProcess(broker.url, db_url, f"c-{n}", tmp_path / f"c-{n}.log") for n in "ab"]
+    collectors = [Collector(broker.url, db_url, tmp_path / f"c-{n}.log", f"c-{n}", shared="g") for n in "ab"]
     for c in collectors:
         c.start()
     drain_s = max(120.0, events / 50)

@@ -13,14 +13,24 @@ LIVE_COLLECTORS: list[Collector] = []
 class Collector:
     """One collector with a persistent session (fixed client id) on one SQLite file; its log is kept."""
 
-    def __init__(self, url: str, db: Path, log: Path, client_id: str = "campaign-collector") -> None:
+    def __init__(self, url: str, db: Path | str, log: Path, client_id: str = "campaign-collector",
+                 shared: str = "") -> None:
         self.url, self.db, self.log, self.client_id = url, db, log, client_id
+        self.shared = shared  # a $share group: several collectors split one stream
         self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0
 
     def args(self) -> list[str]:
+        group = ["--shared", self.shared] if self.shared else []
         return [sys.executable, "-m", "entryscan.collector", "--url", self.url, "--db", str(self.db),
-                "--client-id", self.client_id, "--quiet", "--rules-interval", "3600"]
+                "--client-id", self.client_id, "--quiet", "--rules-interval", "3600", *group]
+
+    def subscribed(self, since: int = 0) -> bool:
+        """Whether the log shows a ``collector: subscribed`` line after byte ``since`` (one per connection)."""
+        try:
+            return "collector: subscribed" in self.log.read_text(errors="replace")[since:]
+        except OSError:
+            return False
 
     def start(self) -> Collector:
         with self.log.open("ab") as log:

@@ -6,9 +6,6 @@ real (the test could fail) wherever the broker is what loses it, and that 0x10 n
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.publisher import MqttPublisher
 from tests.conftest import MosquittoFactory
 from tests.support import StepClock, wait_for
+from tests.support.collector import Collector
 from tests.support.mosquitto import Mosquitto
 
 FIELDS: dict[str, object] = {"decision": "accept", "reason": "ok", "credential_type": "badge",
@@ -28,38 +26,22 @@ FIELDS: dict[str, object] = {"decision": "accept", "reason": "ok", "credential_t
 SETTLE_S = 8.0  # how long a mode gets to deliver what it still can
 
 
-class Collector:
-    """``entryscan-collector`` as a process, with its persistent session and SQLite store."""
+def start(collector: Collector) -> Collector:
+    """Start and wait for its subscription (the log is emptied first, so an earlier run's line does not count)."""
+    collector.log.write_text("")
+    collector.start()
+    assert wait_for(collector.subscribed, 20), collector.tail()
+    return collector
 
-    def __init__(self, url: str, db: Path, log: Path) -> None:
-        self.args = [sys.executable, "-m", "entryscan.collector", "--url", url, "--db", str(db),
-                     "--client-id", "loss-collector", "--quiet", "--rules-interval", "3600"]
-        self.db = db
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Collector:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=log)
-        assert wait_for(lambda: "collector: subscribed" in self.log.read_text(errors="replace"), 20), \
-            self.log.read_text(errors="replace")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(20)
-        self.proc = None
-        self.log.write_text("")  # the next start waits for its own "subscribed" line
-
-    def stored(self) -> int:
-        if not self.db.exists():
-            return 0
-        store = open_store(str(self.db))
-        try:
-            return len(store.entries(limit=1_000_000))
-        finally:
-            store.close()
+def stored(collector: Collector) -> int:
+    if not Path(collector.db).exists():
+        return 0
+    store = open_store(str(collector.db))
+    try:
+        return len(store.entries(limit=1_000_000))
+    finally:
+        store.close()
 
 
 class Door:
@@ -90,7 +72,7 @@ def parts(tmp_path: Path) -> Iterator[Callable[..., tuple[Door, Collector]]]:
     made: list[tuple[Door, Collector]] = []
 
     def make(broker: Mosquitto, delivery: str) -> tuple[Door, Collector]:
-        collector = Collector(broker.url, tmp_path / "collector.db", tmp_path / "collector.log")
+        collector = Collector(broker.url, tmp_path / "collector.db", tmp_path / "collector.log", "loss-collector")
         door = Door(tmp_path, broker.url, delivery)
         made.append((door, collector))
         return door, collector
@@ -104,12 +86,12 @@ def parts(tmp_path: Path) -> Iterator[Callable[..., tuple[Door, Collector]]]:
 def settle(door: Door, collector: Collector, decided: int, delivery: str) -> int:
     """Wait until everything is stored (or, where loss is expected, until the door has nothing left to send)."""
     if delivery == "confirmed":
-        assert wait_for(lambda: collector.stored() == decided and door.journal.backlog() == 0, 60), \
-            (collector.stored(), door.journal.backlog())
+        assert wait_for(lambda: stored(collector) == decided and door.journal.backlog() == 0, 60), \
+            (stored(collector), door.journal.backlog())
     else:
         wait_for(lambda: door.journal.backlog() == 0, SETTLE_S)
-        wait_for(lambda: collector.stored() == decided, SETTLE_S)
-    return decided - collector.stored()
+        wait_for(lambda: stored(collector) == decided, SETTLE_S)
+    return decided - stored(collector)
 
 
 @pytest.mark.parametrize("delivery", ["confirmed", "broker"])
@@ -118,13 +100,13 @@ def test_broker_killed_without_persistence_after_puback(
     """Measured before: 2,804 of 4,105 decisions lost when mosquitto (no persistence) was SIGKILLed."""
     broker = mosquitto_factory()
     door, collector = parts(broker, delivery)
-    collector.start().stop()  # the collector's persistent session exists; it is away (a restart, a deploy)
+    start(collector).stop()  # the collector's persistent session exists; it is away (a restart, a deploy)
     door.publisher.start()
     door.decide(300)
     assert wait_for(lambda: door.publisher.stats.acked >= 300, 30)  # the broker took them all
     broker.kill()
     broker.start()  # no persistence: the queued messages and the collector's session are gone
-    collector.start()
+    start(collector)
     lost = settle(door, collector, 300, delivery)
     print(f"\n{delivery}: broker killed after PUBACK: 300 decided, {300 - lost} stored, {lost} lost")
     assert lost == 0 if delivery == "confirmed" else lost > 0
@@ -137,11 +119,11 @@ def test_broker_queue_limit_with_the_collector_offline(
     The limit is 100 here so the test stays short; the mechanism is the same."""
     broker = mosquitto_factory(extra_conf="max_queued_messages 100")
     door, collector = parts(broker, delivery)
-    collector.start().stop()
+    start(collector).stop()
     door.publisher.start()
     door.decide(300)
     assert wait_for(lambda: door.publisher.stats.acked >= 300, 30)
-    collector.start()
+    start(collector)
     lost = settle(door, collector, 300, delivery)
     print(f"\n{delivery}: queue limit 100, collector offline: 300 decided, {300 - lost} stored, {lost} lost")
     assert lost == 0 if delivery == "confirmed" else lost > 0
@@ -159,7 +141,7 @@ def test_no_collector_session_yet(
     door.decide(5)
     assert wait_for(lambda: door.publisher.stats.acked >= 5, 30)
     assert door.journal.backlog() == 5  # nobody heard them: kept
-    collector.start()
+    start(collector)
     lost = settle(door, collector, 5, "confirmed")  # both modes must now deliver all five
     print(f"\n{delivery}: no collector session: 5 decided, {5 - lost} stored, {lost} lost")
     assert lost == 0
