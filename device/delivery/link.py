@@ -20,6 +20,11 @@ from entryscan.device.delivery.journal import Journal, OutboxRow
 log = logging.getLogger("entryscan.device.delivery.publisher")
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+PUBLISH_OVERHEAD = 16  # fixed header, topic length, packet id and a properties length: an upper bound
+
+
+def packet_size(topic: str, payload: bytes) -> int:
+    return len(topic.encode()) + len(payload) + PUBLISH_OVERHEAD
 # Command results waiting for their PUBACK, at most: a command flood would otherwise queue one result per command
 # in paho's unbounded outgoing queue (45,044 for 50,000 commands on a local broker).
 MAX_PENDING_RESULTS = 32
@@ -73,6 +78,7 @@ class _Link:
     inflight: dict[int, _Inflight] = field(default_factory=dict)
     acked: list[OutboxRow] = field(default_factory=list)  # PUBACKed, journal not yet told
     unheard: int = 0  # PUBACKs saying 0x10 "no matching subscribers" on this link
+    max_packet: int = 0  # the broker's Maximum Packet Size from its CONNACK (0: none said)
     first_ack: float = 0.0
     rejections: list[tuple[OutboxRow, ReasonCode]] = field(default_factory=list)
     control: dict[int, str] = field(default_factory=dict)  # mid -> what (status/state/discovery)
@@ -89,6 +95,11 @@ class _Link:
         return busy
 
     def publish_row(self, row: OutboxRow, topic: str, now: float) -> None:
+        if self.max_packet and packet_size(topic, row.payload) > self.max_packet:
+            # The broker said in its CONNACK it takes nothing larger: sending it would only get us disconnected,
+            # and the same row would go first again after every reconnect. Refused here, like a 0x95 PUBACK.
+            self.rejections.append((row, ReasonCode(PacketTypes.DISCONNECT, identifier=0x95)))  # "Packet too large"
+            return
         info = self.client.publish(topic, row.payload, qos=1)
         # Even on MQTT_ERR_NO_CONN the message is tracked: the next loop() call
         # reports the lost connection and this whole link is discarded anyway.

@@ -308,6 +308,7 @@ class MqttPublisher:
         self._tls_failures.connected()
         self._receive_max = int(getattr(properties, "ReceiveMaximum", 0) or RECEIVE_MAXIMUM_DEFAULT)
         link.max_inflight = min(self._cfg.max_inflight, self._receive_max)
+        link.max_packet = int(getattr(properties, "MaximumPacketSize", 0) or 0)
         log.info("mqtt: connected to %s:%d (session present: %s)", self._cfg.host, self._cfg.port,
                  flags.session_present)
         self._announce(client, link)
@@ -373,6 +374,8 @@ class MqttPublisher:
         except Exception as exc:  # noqa: BLE001 - the client may be half broken already
             log.debug("mqtt: teardown: %s", exc)
         link.connected = False
+        if not self._stopping.is_set():
+            self._rejections.link_died(link)
         if self._journal is not None and (link.acked or link.rejections):
             try:  # acks received before the failure still count
                 self._rejections.handle(link, self._journal)

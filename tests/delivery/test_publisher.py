@@ -475,3 +475,24 @@ def test_unacknowledged_publishes_stay_within_the_brokers_receive_maximum(mosqui
         assert rig.publisher.stats.connects >= 2
     finally:
         proxy.close()
+
+
+def test_a_row_over_the_brokers_maximum_packet_size_is_refused_not_sent(
+        mosquitto_factory: MosquittoFactory, rig_factory: Callable[..., Rig],
+        listeners: Callable[..., Listener]) -> None:
+    """A broker that takes nothing over its size limit disconnects a client that sends more; the door then sent the
+    same row first after every reconnect, so nothing behind it was delivered and no alert got out (found by the
+    campaign with mosquitto's size limit). Now the CONNACK's Maximum Packet Size is respected: the row is kept,
+    deferred and alerted like a broker rejection, and the rows behind it flow."""
+    broker = mosquitto_factory(extra_conf="max_packet_size 2000")
+    rig = rig_factory(broker.url)
+    listener = listeners(broker.url, [f"{DEV}/entry", f"{DEV}/alert"])
+    big = rig.journal.record_entry({**FIELDS, "note": "x" * 4000})
+    assert big is not None
+    small = rig.record(3)
+    rig.publisher.start()
+    assert wait_for(lambda: small <= listener.event_ids(), 15)
+    assert wait_for(lambda: any(a["kind"] == "publish_rejected" for a in listener.json_on("/alert")), 15)
+    (row,) = [r for r in rig.journal.rows() if r["event_id"] == big["event_id"]]
+    assert row["attempts"] >= 1 and "Packet too large" in str(row["last_error"])
+    assert rig.publisher.connected and rig.publisher.stats.connects == 1
