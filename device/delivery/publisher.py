@@ -374,8 +374,6 @@ class MqttPublisher:
         except Exception as exc:  # noqa: BLE001 - the client may be half broken already
             log.debug("mqtt: teardown: %s", exc)
         link.connected = False
-        if not self._stopping.is_set():
-            self._rejections.link_died(link)
         if self._journal is not None and (link.acked or link.rejections):
             try:  # acks received before the failure still count
                 self._rejections.handle(link, self._journal)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from entryscan.device.delivery.client import backoff_delay
@@ -17,10 +16,6 @@ from entryscan.device.ports import Clock
 log = logging.getLogger(__name__)
 
 REJECT_ALERT_INTERVAL_S = 60.0
-# A row that is the oldest in flight when the link dies this many times running is refused like a rejection: a
-# broker that drops a PUBLISH it will not take by closing the connection (mosquitto's message_size_limit) would
-# otherwise get the same row first after every reconnect, and nothing behind it would ever go.
-POISON_AFTER = 3
 CLIENT_ERROR_ALERT_INTERVAL_S = 300.0
 
 
@@ -33,21 +28,6 @@ class Rejections:
         self._stats = stats
         self._since_alert: list[tuple[OutboxRow, ReasonCode]] = []
         self._next_alert = 0.0
-        self._suspect: tuple[int, int] = (0, 0)  # (row id, links it was the oldest in flight on when they died)
-
-    def link_died(self, link: _Link) -> None:
-        """Count the oldest row in flight on a link that ended without its PUBACK; refuse it at POISON_AFTER."""
-        if not link.inflight:
-            return
-        oldest = min(link.inflight.values(), key=lambda flight: flight.sent).row
-        row_id, count = self._suspect
-        count = count + 1 if row_id == oldest.row_id else 1
-        self._suspect = (oldest.row_id, count)
-        if count >= POISON_AFTER:
-            self._suspect = (0, 0)
-            log.warning("mqtt: the connection died %d times with row %d first in flight; deferring it",
-                        count, oldest.row_id)
-            link.rejections.append((oldest, ReasonCode(PacketTypes.DISCONNECT, identifier=0x82)))
 
     def handle(self, link: _Link, journal: Journal) -> None:
         for row, rc in link.rejections:

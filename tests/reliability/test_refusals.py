@@ -1,9 +1,7 @@
 """Scenarios 6 and 7.
 
 6. The broker refuses the door's entries (ACL): the rows stay, an alert is raised, and they drain after the fix
-   (the ACL corrected and mosquitto told with SIGHUP). And by size: mosquitto's ``message_size_limit`` below an
-   entry makes it drop the PUBLISH and close the connection (no reason code); the door defers the row that keeps
-   killing its link, alerts, delivers what is behind it, and drains after the limit is raised.
+   (the ACL corrected and mosquitto told with SIGHUP).
 7. A paho callback raises inside the network loop (each of on_connect, on_publish, on_message, on_disconnect):
    delivery rebuilds its client, says so in an alert, and nothing is lost.
 """
@@ -52,44 +50,6 @@ def broker_refuses(tmp_path: Path, mosquitto_factory: MosquittoFactory, frames: 
         assert wait_for(lambda: not rig.door.journal_rows(), timeout=90, interval=0.5), rig.door.output[-5:]
     rig.settle()
     rig.verdict("6 broker refuses (ACL)", episodes)
-
-
-def broker_refuses_size(tmp_path: Path, mosquitto_factory: MosquittoFactory, frames: int) -> None:
-    rig = Rig(tmp_path, mosquitto_factory, frames, proxy=False, fps=frames / 3,
-              broker_kw={"extra_conf": "message_size_limit 500"})
-    rig.door.start()
-    rig.wait_shown(frames)
-    big = {"decision": "deny", "reason": "malformed", "credential_type": "badge", "note": "x" * 2000}
-    with_big_row(rig.door.journal, big)  # one row the broker will not take, ahead of nothing in particular
-    assert wait_for(lambda: bool(rig.alerts("publish_rejected")), timeout=90), rig.collector.tail()
-    assert wait_for(lambda: len(rig.door.journal_rows()) == 1, timeout=90), len(rig.door.journal_rows())
-    conf = rig.broker.conf.read_text().replace("message_size_limit 500", "message_size_limit 0")
-    rig.broker.conf.write_text(conf)
-    rig.broker.restart()  # message_size_limit is read at start
-    assert wait_for(lambda: not rig.door.journal_rows(), timeout=120, interval=0.5), rig.door.output[-5:]
-    rig.settle()
-    rig.verdict("6b broker refuses (size)", 1)
-
-
-def with_big_row(journal: Path, fields: dict[str, object]) -> None:
-    """Journal one oversized decision beside the running door's own (as a second scan thread would)."""
-    from entryscan.device.delivery.journal import Journal
-    from tests.support import StepClock
-
-    extra = Journal(journal, device="door-1", site="hq", door="main", max_rows=100_000, clock=StepClock())
-    try:
-        assert extra.record_entry(fields) is not None
-    finally:
-        extra.close()
-
-
-def test_broker_refuses_by_size_short(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
-    broker_refuses_size(tmp_path, mosquitto_factory, frames=20)
-
-
-@pytest.mark.soak
-def test_broker_refuses_by_size_soak(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
-    broker_refuses_size(tmp_path, mosquitto_factory, frames=300)
 
 
 def test_broker_refuses_short(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
