@@ -11,6 +11,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from entryscan.device.errors import JournalError
+
+if TYPE_CHECKING:
+    from entryscan.device.delivery.journal import Journal
 
 MAX_CONFIRM_BYTES = 64 * 1024
 MAX_LISTED = 1000
@@ -25,6 +31,29 @@ class Confirmation:
     through_seq: int
     seqs: tuple[int, ...]
     alert_ids: tuple[str, ...]
+
+
+class PendingConfirmation:
+    """The latest confirmation received (in paho's callback), applied to the journal between loop calls."""
+
+    def __init__(self) -> None:
+        self._latest: Confirmation | None = None
+
+    def offer(self, confirmation: Confirmation) -> None:
+        self._latest = confirmation  # a newer one supersedes: each names everything committed so far
+
+    def apply(self, journal: Journal) -> int:
+        """Rows and alerts removed; a confirmation the journal could not take is kept for the next try."""
+        confirmation, self._latest = self._latest, None
+        if confirmation is None:
+            return 0
+        try:
+            return journal.confirm(confirmation.incarnation, confirmation.through_seq, confirmation.seqs,
+                                   confirmation.alert_ids)
+        except JournalError:
+            if self._latest is None:  # not yet replaced by a newer one
+                self._latest = confirmation
+            raise
 
 
 def parse_confirmation(payload: bytes) -> Confirmation | None:

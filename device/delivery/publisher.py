@@ -36,7 +36,7 @@ from entryscan.device.delivery.client import (
     wire_keepalive,
 )
 from entryscan.device.delivery.commands import Handler
-from entryscan.device.delivery.confirm import Confirmation
+from entryscan.device.delivery.confirm import PendingConfirmation
 from entryscan.device.delivery.control import ControlMessages
 from entryscan.device.delivery.inbox import Inbox
 from entryscan.device.delivery.journal import Journal
@@ -45,6 +45,7 @@ from entryscan.device.delivery.opener import JournalOpener
 from entryscan.device.delivery.rejections import ClientErrors, Rejections
 from entryscan.device.delivery.tlsreport import TlsFailures
 from entryscan.device.delivery.topics import Topics
+from entryscan.device.errors import JournalError
 from entryscan.device.ports import Clock
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class MqttPublisher:
         self._link: _Link | None = None
         self._opener = JournalOpener(
             lambda: Journal(journal_path, max_rows=max_rows, clock=clock, **self._ids), clock)
-        self._pending_confirmation: Confirmation | None = None
+        self._confirmation = PendingConfirmation()
         self._receive_max: int | None = None  # the broker's Receive Maximum, from the last CONNACK
         self._next_state = 0.0
         self._rejections = Rejections(self._tuning, self.topics, self.stats)
@@ -234,7 +235,12 @@ class MqttPublisher:
     def _pump(self, link: _Link, journal: Journal | None) -> None:
         now = self._clock.monotonic()
         if journal is not None:
-            self._pump_journal(link, journal, now)
+            try:
+                self._pump_journal(link, journal, now)
+                self._opener.write_succeeded()
+            except JournalError as exc:  # full or failing disk: the link (and its fault alert) carries on
+                self._opener.write_failed(exc)
+                journal = None
         if self._state_due.is_set() or now >= self._next_state:
             self._state_due.clear()
             self._control.state(link, journal)
@@ -275,13 +281,10 @@ class MqttPublisher:
         link.flush_acks(journal, self._confirmed, self._tuning.confirm_wait_s, self._tuning.confirm_wait_max_s)
 
     def _apply_confirmation(self, journal: Journal) -> None:
-        confirmation, self._pending_confirmation = self._pending_confirmation, None
-        if confirmation is not None:
-            removed = journal.confirm(confirmation.incarnation, confirmation.through_seq, confirmation.seqs,
-                                      confirmation.alert_ids)
-            self.stats.confirmed += removed
-            if removed:
-                self._wake.set()
+        removed = self._confirmation.apply(journal)
+        self.stats.confirmed += removed
+        if removed:
+            self._wake.set()
 
     # -- control messages --------------------------------------------------------------------
 
@@ -340,7 +343,7 @@ class MqttPublisher:
             reaction = self._inbox.handle(message.topic, bytes(message.payload), self._journal,
                                           retained=bool(message.retain))
             if reaction.confirmation is not None:
-                self._pending_confirmation = reaction.confirmation  # applied between loop calls
+                self._confirmation.offer(reaction.confirmation)  # applied between loop calls
             if reaction.rediscover:
                 link.discovery_due = True
             if reaction.result is not None:

@@ -346,3 +346,29 @@ def test_wal_is_bounded_by_checkpoint_size_and_a_size_limit(tmp_path: Path, cloc
     assert wal.stat().st_size <= journal_schema.WAL_SIZE_LIMIT_BYTES + 64 * 1024
     assert j._db.execute("PRAGMA journal_size_limit").fetchone()[0] == journal_schema.WAL_SIZE_LIMIT_BYTES
     db.close()
+
+
+def test_a_confirmation_the_journal_cannot_take_is_kept_for_the_next_try(tmp_path: Path, clock: StepClock) -> None:
+    """Before: the delivery thread took the confirmation off its slot before writing, so a full disk lost it and
+    the confirmed rows were sent again after confirm_timeout_s instead of leaving the journal when space came back."""
+    from entryscan.device.delivery.confirm import Confirmation, PendingConfirmation
+
+    class FullOnce(Journal):
+        refused = 0
+
+        def confirm(self, *args: object, **kw: object) -> int:
+            if not FullOnce.refused:
+                FullOnce.refused += 1
+                raise JournalError("database or disk is full")
+            return super().confirm(*args, **kw)  # type: ignore[arg-type]
+
+    journal = FullOnce(tmp_path / "j.db", device="d", site="s", door="main", max_rows=100, clock=clock)
+    for _ in range(3):
+        journal.record_entry({"decision": "accept", "reason": "ok"})
+    pending = PendingConfirmation()
+    pending.offer(Confirmation(journal.incarnation, 3, (), ()))
+    with pytest.raises(JournalError):
+        pending.apply(journal)
+    assert journal.backlog() == 3
+    assert pending.apply(journal) == 3 and journal.backlog() == 0
+    assert pending.apply(journal) == 0  # applied once

@@ -22,7 +22,7 @@ from entryscan.device.config.settings import MqttConfig
 from entryscan.device.delivery.client import backoff_delay, identity
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.publisher import MqttPublisher
-from entryscan.device.errors import ConfigError
+from entryscan.device.errors import ConfigError, JournalError
 from tests.conftest import MosquittoFactory
 from tests.paths import REPO
 from tests.support import StepClock, wait_for
@@ -496,3 +496,45 @@ def test_a_row_over_the_brokers_maximum_packet_size_is_refused_not_sent(
     (row,) = [r for r in rig.journal.rows() if r["event_id"] == big["event_id"]]
     assert row["attempts"] >= 1 and "Packet too large" in str(row["last_error"])
     assert rig.publisher.connected and rig.publisher.stats.connects == 1
+
+
+class FullDiskJournal(Journal):
+    """The publisher's journal connection, whose writes fail while ``full`` is set (as with ENOSPC)."""
+
+    full = threading.Event()
+    failures = 0
+
+    def delete(self, row_ids: Any) -> int:
+        self._refuse()
+        return super().delete(row_ids)
+
+    def mark_sent(self, *args: Any, **kw: Any) -> None:
+        self._refuse()
+        super().mark_sent(*args, **kw)
+
+    def _refuse(self) -> None:
+        if FullDiskJournal.full.is_set():
+            FullDiskJournal.failures += 1
+            raise JournalError("database or disk is full")
+
+
+def test_a_journal_that_cannot_be_written_does_not_end_the_link(
+        mosquitto: Mosquitto, rig_factory: Any, listeners: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: a PUBACK that could not be recorded (disk full) raised out of the pump, the link was torn down and
+    rebuilt over and over, and the memory-only storage_fault alert queued meanwhile never reached the broker."""
+    monkeypatch.setattr("entryscan.device.delivery.publisher.Journal", FullDiskJournal)
+    FullDiskJournal.full.set()
+    FullDiskJournal.failures = 0
+    listener = listeners(mosquitto.url, [f"{DEV}/alert", f"{DEV}/entry"])  # a subscriber: no 0x10 PUBACKs
+    rig = rig_factory(mosquitto.url)
+    rig.record(3)
+    rig.publisher.start()
+    try:
+        assert wait_for(lambda: FullDiskJournal.failures >= 1, timeout=10)
+        rig.publisher.transient_alert("storage_fault", {"error": "database or disk is full"})
+        assert wait_for(lambda: listener.json_on("/alert"), timeout=10)
+        assert rig.publisher.stats.connects == 1 and rig.publisher.stats.client_errors == 0
+        assert rig.journal.backlog() == 3  # nothing recorded as delivered, nothing lost
+    finally:
+        FullDiskJournal.full.clear()
+    assert wait_for(lambda: rig.journal.backlog() == 0, timeout=40)  # the paused journal work resumes

@@ -32,7 +32,7 @@ def journal_full(tmp_path: Path, mosquitto_factory: MosquittoFactory, frames: in
         first = [r["seq"] for r in rig.door.journal_rows()]
         assert len(first) == MAX_ROWS  # the first ones kept, none overwritten
         rig.proxy.heal()
-        assert wait_for(lambda: settled(rig.door.journal, rig.db), timeout=60, interval=0.5), rig.door.output[-5:]
+        assert wait_for(lambda: settled(rig.door.journal, rig.db), timeout=60, interval=0.5), rig.door.log_tail()
         if episode < episodes:
             rig.door.stop()
     rig.settle()
@@ -70,11 +70,11 @@ def small_filesystem(tmp_path: Path, mosquitto_factory: MosquittoFactory, frames
             assert rig.door.proc is not None
             pid = rig.door.proc.pid
             assert wait_for(lambda r=round_: len(rig.alerts("storage_fault")) > r, timeout=30), (  # type: ignore[misc]
-                rig.door.output[-5:])
+                rig.door.log_tail())
             assert wait_for(lambda: any("#unjournaled" in line for line in list(rig.door.output)), timeout=10)
             free_space(state)
             assert wait_for(lambda r=round_: len(rig.alerts("storage_recovered")) > r,  # type: ignore[misc]
-                            timeout=30), rig.door.output[-5:]
+                            timeout=30), rig.door.log_tail()
             assert rig.door.proc.poll() is None and rig.door.proc.pid == pid  # recovered without a restart
             rig.wait_shown(shown + frames)
             if round_ < rounds - 1:

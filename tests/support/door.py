@@ -112,6 +112,10 @@ class Door:
         for line in proc.stdout:
             self.output.append(line)
 
+    def log_tail(self, lines: int = 12) -> list[str]:
+        """The last lines the door logged, without the LED lines (for assertion messages)."""
+        return [line for line in list(self.output) if "[door] green" not in line][-lines:]
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
