@@ -6,6 +6,7 @@ the same durability and the same protection against the open race below.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -19,9 +20,12 @@ def open_private(path: Path, schema: str, *, check_same_thread: bool = True) -> 
     """Open (creating if needed) a database only its owner can read, in WAL mode with full sync."""
     # exist_ok: two threads may create the directory at once.
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # Create the file ourselves so it is never briefly world-readable;
-    # SQLite gives the -wal/-shm files the same mode as the database.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # Create the file ourselves so it is never briefly world-readable; SQLite gives the -wal/-shm files the same
+    # mode as the database. Only a missing file is opened here: closing any descriptor of a file drops all of this
+    # process's POSIX locks on it (sqlite.org/howtocorrupt.html 2.2), and without them the next other process to
+    # close the database takes itself for the last user and deletes the -wal our open connections still write.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)
     for attempt in range(OPEN_ATTEMPTS):

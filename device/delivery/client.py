@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 # Control messages (status, state, discovery) may be in flight beside the
 # outbox rows; paho queues anything beyond its own limit, so leave headroom.
 CONTROL_HEADROOM = 8
-# MQTT v5 Receive Maximum of a broker that states none; and the window assumed before the first CONNACK said it
-# (paho cannot change its window once connected; HiveMQ's default is 10, mosquitto's 20).
-RECEIVE_MAXIMUM_DEFAULT = 65535
+# The window assumed before the first CONNACK says the broker's Receive Maximum (HiveMQ's default is 10,
+# mosquitto's 20); a broker that allows fewer is reconnected to with a window it takes (link.sized_by).
 FIRST_LINK_WINDOW = 10
 CONNECT_TIMEOUT_S = 10.0
 

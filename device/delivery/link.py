@@ -20,6 +20,7 @@ from entryscan.device.delivery.journal import Journal, OutboxRow
 log = logging.getLogger("entryscan.device.delivery.publisher")
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+RECEIVE_MAXIMUM_DEFAULT = 65535  # MQTT v5 Receive Maximum of a broker that states none
 PUBLISH_OVERHEAD = 16  # fixed header, topic length, packet id and a properties length: an upper bound
 
 
@@ -87,6 +88,20 @@ class _Link:
     discovery_due: bool = False
     more: bool = True
     next_poll: float = 0.0
+    window: int = 20  # max_inflight as the CONNACK allows it (a probe narrows max_inflight to 1 for a while)
+    refused: bool = False  # ended by a protocol error or a refusing DISCONNECT (see probe.py)
+    resize: bool = False  # paho's window is over the broker's Receive Maximum: reconnect with a smaller one
+
+    def sized_by(self, properties: object, max_inflight: int, paho_window: int) -> int:
+        """Apply the CONNACK's Receive Maximum and Maximum Packet Size; returns the Receive Maximum.
+
+        paho's window (unacknowledged PUBLISHes, control messages included) is fixed when its client is made and
+        cannot change while connected, so a broker that allows fewer gets a new client (``resize``)."""
+        receive_max = int(getattr(properties, "ReceiveMaximum", 0) or RECEIVE_MAXIMUM_DEFAULT)
+        self.max_inflight = min(max_inflight, receive_max)
+        self.max_packet = int(getattr(properties, "MaximumPacketSize", 0) or 0)
+        self.resize = paho_window > receive_max
+        return receive_max
 
     def busy_rows(self) -> set[int]:
         """Rows not to fetch again: in flight, or acked but not yet deleted."""

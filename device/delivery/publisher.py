@@ -27,7 +27,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from entryscan.device.config.settings import MqttConfig
 from entryscan.device.delivery.client import (
-    RECEIVE_MAXIMUM_DEFAULT,
     backoff_delay,
     connect_properties,
     identity,
@@ -36,13 +35,14 @@ from entryscan.device.delivery.client import (
     wire_keepalive,
 )
 from entryscan.device.delivery.commands import Handler
-from entryscan.device.delivery.confirm import PendingConfirmation
 from entryscan.device.delivery.control import ControlMessages
 from entryscan.device.delivery.inbox import Inbox
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.link import PublisherStats, Tuning, _Link
 from entryscan.device.delivery.opener import JournalOpener
-from entryscan.device.delivery.rejections import ClientErrors, Rejections
+from entryscan.device.delivery.probe import REFUSED, LinkProbe, link_refused
+from entryscan.device.delivery.pump import JournalPump
+from entryscan.device.delivery.rejections import ClientErrors
 from entryscan.device.delivery.tlsreport import TlsFailures
 from entryscan.device.delivery.topics import Topics
 from entryscan.device.errors import JournalError
@@ -54,10 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ACK_FLUSH_COUNT = 50
-ACK_FLUSH_S = 0.2
-POLL_S = 1.0  # re-read the journal this often even without notify() (deferred rows fall due)
-CHECKPOINT_S = 300.0
+HEALTHY_LINK_S = 300.0  # a link that carried rows this long before failing resets the reconnect backoff
+
 
 
 class MqttPublisher:
@@ -101,13 +99,13 @@ class MqttPublisher:
         self._link: _Link | None = None
         self._opener = JournalOpener(
             lambda: Journal(journal_path, max_rows=max_rows, clock=clock, **self._ids), clock)
-        self._confirmation = PendingConfirmation()
+        self._probe = LinkProbe()
         self._receive_max: int | None = None  # the broker's Receive Maximum, from the last CONNACK
         self._next_state = 0.0
-        self._rejections = Rejections(self._tuning, self.topics, self.stats)
         self._client_errors = ClientErrors(self.stats, clock)
         self._tls_failures = TlsFailures(cfg.host, cfg.port, clock, self.stats, lambda: self._opener.journal)
-        self._next_checkpoint = clock.monotonic() + CHECKPOINT_S
+        self._journal_pump = JournalPump(self._tuning, self.topics, self.stats, self._wake, confirmed=self._confirmed,
+                                         lists=self._inbox.lists, now=clock.monotonic())
 
     # -- public API ----------------------------------------------------------------------
 
@@ -185,11 +183,14 @@ class MqttPublisher:
                 self._teardown(link)
             if self._stopping.is_set():
                 break
+            if link.resize:
+                continue  # straight back with the window the broker takes
             if self._inbox.lists is not None and self._journal is not None:
                 self._inbox.lists.poll(self._journal)
-            # Backoff resets after a CONNACK, but not when the link died of an
-            # error: a bug that fires on every connect must not become a 1 s loop.
-            attempt = 0 if link.was_connected and not failed else attempt + 1
+            # Backoff resets after a CONNACK, but not when the link soon died of an error: a bug that fires on
+            # every connect must not become a 1 s loop (one that fires once a day must not leave 120 s waits).
+            lived = self._clock.monotonic() - link.started
+            attempt = 0 if link.was_connected and (not failed or lived >= HEALTHY_LINK_S) else attempt + 1
             self._sleep(backoff_delay(attempt, base=self._tuning.reconnect_min_s,
                                       cap=self._tuning.reconnect_max_s))
 
@@ -218,6 +219,10 @@ class MqttPublisher:
             rc = link.client.loop(timeout=0.05)
             if rc != paho.MQTT_ERR_SUCCESS:
                 log.info("mqtt: connection lost (%s)", paho.error_string(rc))
+                link.refused |= link_refused(rc)
+                return
+            if link.resize:
+                link.disconnect(graceful=True)
                 return
             if self._stopping.is_set():
                 if link.connected:
@@ -236,7 +241,7 @@ class MqttPublisher:
         now = self._clock.monotonic()
         if journal is not None:
             try:
-                self._pump_journal(link, journal, now)
+                self._journal_pump.pump(link, journal, now)
                 self._opener.write_succeeded()
             except JournalError as exc:  # full or failing disk: the link (and its fault alert) carries on
                 self._opener.write_failed(exc)
@@ -249,42 +254,6 @@ class MqttPublisher:
             self._control.discovery(link)
         self._control.flush(link)
         link.reconnect_if_stuck(now, max(2.0 * self._cfg.keepalive_s, 10.0))
-
-    def _pump_journal(self, link: _Link, journal: Journal, now: float) -> None:
-        self._rejections.handle(link, journal)
-        self._apply_confirmation(journal)
-        if link.acked and (len(link.acked) >= ACK_FLUSH_COUNT or now - link.first_ack >= ACK_FLUSH_S):
-            self._flush_acks(link, journal)
-        room = link.max_inflight - len(link.inflight)
-        if room > 0 and (link.more or self._wake.is_set()):
-            self._wake.clear()
-            rows = journal.pending(room, exclude=link.busy_rows())
-            for row in rows:
-                link.publish_row(row, self.topics.for_kind(row.kind), now)
-                self.stats.publishes += 1
-            link.more = len(rows) == room
-            if not rows and not link.inflight and now >= self._next_checkpoint:
-                # Idle with nothing to send: fold the WAL back so a long offline
-                # period does not leave a large -wal file on the SD card.
-                self._next_checkpoint = now + CHECKPOINT_S
-                journal.checkpoint()
-        if self._rejections.alert_due(now):
-            self._rejections.alert(journal, now)
-            self._wake.set()
-        if self._inbox.lists is not None:
-            self._inbox.lists.poll(journal)
-        if now >= link.next_poll:
-            link.more = True  # periodic re-read: deferred rows fall due, rows added without notify()
-            link.next_poll = now + POLL_S
-
-    def _flush_acks(self, link: _Link, journal: Journal) -> None:
-        link.flush_acks(journal, self._confirmed, self._tuning.confirm_wait_s, self._tuning.confirm_wait_max_s)
-
-    def _apply_confirmation(self, journal: Journal) -> None:
-        removed = self._confirmation.apply(journal)
-        self.stats.confirmed += removed
-        if removed:
-            self._wake.set()
 
     # -- control messages --------------------------------------------------------------------
 
@@ -306,12 +275,14 @@ class MqttPublisher:
         if rc.is_failure:
             log.warning("mqtt: broker refused the connection: %s", rc.getName())
             return
+        self._receive_max = link.sized_by(properties, self._cfg.max_inflight, client.max_inflight_messages)
+        if link.resize:
+            log.info("mqtt: the broker's Receive Maximum is %d; reconnecting with that window", self._receive_max)
+            return
         link.connected = link.was_connected = True
         self.stats.connects += 1
         self._tls_failures.connected()
-        self._receive_max = int(getattr(properties, "ReceiveMaximum", 0) or RECEIVE_MAXIMUM_DEFAULT)
-        link.max_inflight = min(self._cfg.max_inflight, self._receive_max)
-        link.max_packet = int(getattr(properties, "MaximumPacketSize", 0) or 0)
+        self._probe.begin(link)
         log.info("mqtt: connected to %s:%d (session present: %s)", self._cfg.host, self._cfg.port,
                  flags.session_present)
         self._announce(client, link)
@@ -321,6 +292,7 @@ class MqttPublisher:
         link = self._link
         if link is not None and link.client is client:
             link.connected = False
+            link.refused |= link_refused(from_server=flags.is_disconnect_packet_from_server, reason=rc.value)
         log.info("mqtt: disconnected (%s)", rc.getName() if isinstance(rc, ReasonCode) else rc)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, rc: ReasonCode,
@@ -329,6 +301,8 @@ class MqttPublisher:
         if link is None or link.client is not client:
             return
         outcome = link.on_puback(mid, rc, self._clock.monotonic())
+        if outcome != "control":
+            self._probe.answered(link)
         if outcome == "acked":
             self.stats.acked += 1
         elif outcome == "rejected":
@@ -343,7 +317,7 @@ class MqttPublisher:
             reaction = self._inbox.handle(message.topic, bytes(message.payload), self._journal,
                                           retained=bool(message.retain))
             if reaction.confirmation is not None:
-                self._confirmation.offer(reaction.confirmation)  # applied between loop calls
+                self._journal_pump.confirmation.offer(reaction.confirmation)  # applied between loop calls
             if reaction.rediscover:
                 link.discovery_due = True
             if reaction.result is not None:
@@ -366,11 +340,13 @@ class MqttPublisher:
         if not link.stopped_acked:
             log.warning("mqtt: no PUBACK for the final 'offline' status before shutdown")
         if journal is not None:
-            self._rejections.handle(link, journal)
-            self._apply_confirmation(journal)
-            self._flush_acks(link, journal)
+            self._journal_pump.apply_confirmation(journal)
+            self._journal_pump.settle(link, journal)
 
     def _teardown(self, link: _Link) -> None:
+        culprit = None if self._stopping.is_set() else self._probe.ended(link)
+        if culprit is not None:
+            link.rejections.append((culprit, REFUSED))
         try:
             if link.client.socket() is not None:
                 link.disconnect(graceful=link.stopped_acked)
@@ -379,8 +355,7 @@ class MqttPublisher:
         link.connected = False
         if self._journal is not None and (link.acked or link.rejections):
             try:  # acks received before the failure still count
-                self._rejections.handle(link, self._journal)
-                self._flush_acks(link, self._journal)
+                self._journal_pump.settle(link, self._journal)
             except Exception as exc:  # noqa: BLE001 - the rows are retried, never lost
                 log.error("mqtt: could not record acks at teardown: %s", exc)
 

@@ -372,3 +372,29 @@ def test_a_confirmation_the_journal_cannot_take_is_kept_for_the_next_try(tmp_pat
     assert journal.backlog() == 3
     assert pending.apply(journal) == 3 and journal.backlog() == 0
     assert pending.apply(journal) == 0  # applied once
+
+
+def test_another_process_closing_the_journal_never_cuts_the_daemon_off(tmp_path: Path, clock: StepClock) -> None:
+    """Before: every open made sure of the file's mode with os.close(os.open(path)), and closing any descriptor
+    of a file drops all of the process's POSIX locks on it (https://www.sqlite.org/howtocorrupt.html, 2.2). Once
+    the daemon's second connection (the delivery thread's) had opened, any other process that opened and closed
+    the journal (a CLI, a technician's sqlite3) believed it was the last user, checkpointed and deleted the -wal
+    and -shm files; everything the daemon wrote after that went into the deleted WAL and was lost."""
+    path = tmp_path / "j.db"
+    scan = open_journal(path, clock)  # the daemon: the scan thread's connection ...
+    delivery = open_journal(path, clock)  # ... and the delivery thread's, opened later
+    scan.record_entry(FIELDS)
+    visitor = ("import sys; from entryscan.device.delivery.journal import Journal;"
+               "from tests.support import StepClock;"
+               "Journal(__import__('pathlib').Path(sys.argv[1]), device='door-1', site='hq', door='main',"
+               " max_rows=1000, clock=StepClock()).close()")
+    subprocess.run([sys.executable, "-c", visitor, str(path)], check=True, cwd=Path(__file__).parents[2])
+    assert path.with_name("j.db-wal").exists(), "the WAL the daemon still writes was deleted under it"
+    scan.record_entry(FIELDS)
+    delivery.close()
+    fresh = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert fresh.execute("SELECT COUNT(*) FROM outbox WHERE kind = 'entry'").fetchone()[0] == 2
+    finally:
+        fresh.close()
+        scan.close()

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import paho.mqtt.client as paho
 import pytest
@@ -538,3 +538,99 @@ def test_a_journal_that_cannot_be_written_does_not_end_the_link(
     finally:
         FullDiskJournal.full.clear()
     assert wait_for(lambda: rig.journal.backlog() == 0, timeout=40)  # the paused journal work resumes
+
+
+def test_a_row_the_broker_refuses_by_closing_the_link_is_found_and_deferred(
+        mosquitto_factory: MosquittoFactory, rig_factory: Callable[..., Rig],
+        listeners: Callable[..., Listener]) -> None:
+    """Reliability scenario 6b. mosquitto's message_size_limit is not announced in the CONNACK; it answers an
+    oversized PUBLISH with PUBACK 0x95, which MQTT 5 does not allow in a PUBACK, and paho drops the link as a
+    protocol error. Before: the same row went first after every reconnect, nothing behind it was delivered and no
+    alert got out. Now the links after a refusal probe one row at a time and the row refused twice is deferred."""
+    broker = mosquitto_factory(extra_conf="message_size_limit 2000")
+    rig = rig_factory(broker.url)
+    listener = listeners(broker.url, [f"{DEV}/entry", f"{DEV}/alert"])
+    before = rig.record(3)
+    big = rig.journal.record_entry({**FIELDS, "note": "x" * 4000})
+    assert big is not None
+    after = rig.record(30)
+    rig.publisher.start()
+    assert wait_for(lambda: before | after <= listener.event_ids(), 20), rig.publisher.stats
+    assert wait_for(lambda: any(a["kind"] == "publish_rejected" for a in listener.json_on("/alert")), 15)
+    (row,) = [r for r in rig.journal.rows() if r["event_id"] == big["event_id"]]
+    assert row["attempts"] >= 1 and "Packet too large" in str(row["last_error"])  # kept, deferred
+    assert big["event_id"] not in listener.event_ids()
+    assert rig.publisher.stats.connects <= 4  # the refusal that started the probe, then two strikes
+
+
+def test_an_ordinary_outage_does_not_narrow_the_window(mosquitto: Mosquitto, rig_factory: Callable[..., Rig],
+                                                      listeners: Callable[..., Listener]) -> None:
+    """A dropped connection is not a refusal: the next link sends its full window at once."""
+    from tests.support.proxy import FaultProxy
+
+    proxy = FaultProxy(mosquitto.port)
+    proxy.delay(0.2)  # PUBACKs come late, so the window fills
+    listeners(mosquitto.url, ["entryscan/#"])
+    rig = rig_factory(proxy.url)
+    try:
+        rig.publisher.start()
+        assert wait_for(lambda: rig.publisher.connected, 10)
+        rig.record(100)
+        assert wait_for(lambda: proxy.max_inflight >= 10, 10)
+        proxy.drop()
+        proxy.max_inflight = 0
+        assert wait_for(lambda: rig.publisher.stats.connects >= 2, 10)
+        assert wait_for(lambda: proxy.max_inflight >= 10, 10), proxy.max_inflight
+        assert wait_for(lambda: rig.journal.backlog() == 0, 30)
+    finally:
+        proxy.close()
+
+
+def test_a_broker_receive_maximum_below_the_first_window_is_never_exceeded(
+        mosquitto_factory: MosquittoFactory, rig_factory: Callable[..., Rig],
+        listeners: Callable[..., Listener]) -> None:
+    """MQTT v5 3.3.4: before, the first link used a window of 10 before any CONNACK said the broker's Receive
+    Maximum, so a broker allowing 3 got up to 10 unacknowledged PUBLISHes on the first connection."""
+    from tests.support.proxy import FaultProxy
+
+    broker = mosquitto_factory(extra_conf="max_inflight_messages 3")
+    proxy = FaultProxy(broker.port)
+    proxy.delay(0.2)
+    listeners(broker.url, ["entryscan/#"])
+    rig = rig_factory(proxy.url, discovery=True)  # discovery: a dozen control messages at once on connect
+    rig.record(50)
+    try:
+        rig.publisher.start()
+        assert wait_for(lambda: rig.journal.backlog() == 0, 60), rig.publisher.stats
+        assert 1 <= proxy.max_inflight <= 3, proxy.max_inflight
+    finally:
+        proxy.close()
+
+
+class FailsAfterAnHour(MqttPublisher):
+    """Each link carries rows for an hour (monotonic time moved on), then a callback bug ends it."""
+
+    delays: ClassVar[list[float]] = []
+
+    def _pump(self, link: Any, journal: Any) -> None:
+        if link.was_connected and len(self.delays) < 4:
+            self._clock.advance_monotonic(3600)  # type: ignore[attr-defined]
+            raise RuntimeError("injected: a bug that fires once an hour")
+        super()._pump(link, journal)
+
+    def _sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        super()._sleep(min(seconds, 0.1))
+
+
+def test_a_link_that_lived_long_before_an_error_resets_the_reconnect_backoff(
+        mosquitto: Mosquitto, rig_factory: Callable[..., Rig]) -> None:
+    """Before: the backoff grew after every link that ended with a callback error, however long it had carried
+    rows, so a rare bug left a door that ran for weeks reconnecting only every reconnect_max_s (120 s)."""
+    rig = rig_factory(mosquitto.url)
+    FailsAfterAnHour.delays = []
+    rig.publisher = rig.make(FailsAfterAnHour, reconnect_min_s=1.0, reconnect_max_s=120.0)
+    rig.publisher.start()
+    assert wait_for(lambda: len(FailsAfterAnHour.delays) >= 4, 10)
+    assert max(FailsAfterAnHour.delays) <= 1.5, FailsAfterAnHour.delays  # base 1 s with jitter, every time
+    assert rig.publisher.stats.client_errors == 4

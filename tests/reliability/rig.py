@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,17 @@ from tests.support.door import Door, burst_frames
 from tests.support.history import Verdict, check, door_history, settled
 from tests.support.mosquitto import Mosquitto
 from tests.support.proxy import FaultProxy
+
+
+def wait_quiet(count: Callable[[], int], still_s: float = 2.0, timeout: float = 120) -> None:
+    """Wait until ``count()`` (decisions shown) has not changed for ``still_s``: the camera ran through its frames."""
+    last, since = count(), time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() - since < still_s:
+        assert time.monotonic() < deadline, "the door kept deciding"
+        time.sleep(0.1)
+        if count() != last:
+            last, since = count(), time.monotonic()
 
 
 class Rig:
@@ -34,8 +47,12 @@ class Rig:
         assert wait_for(lambda: self.shown() >= count, timeout=timeout, interval=0.1), self.door.output[-5:]
 
     def settle(self, timeout: float = 120) -> None:
-        """Wait until every journaled decision is stored and confirmed, then stop door and collector."""
+        """Once the door is done deciding, wait until every journaled decision is stored and confirmed, then stop
+        door and collector. (Settled between two decisions and stopped after the second, the door would keep that
+        one in its journal: counted as lost, though delivered on its next start.)"""
         try:
+            if self.door.proc is not None and self.door.proc.poll() is None:
+                wait_quiet(self.shown)
             assert wait_for(lambda: settled(self.door.journal, self.db), timeout=timeout, interval=0.5), (
                 self.door.output[-8:], self.collector.tail())
         finally:
@@ -101,6 +118,7 @@ class InProcessDoor:
 
 def settle_and_check(door: InProcessDoor, collector: Collector, db: Path, scenario: str, faults: int) -> Verdict:
     try:
+        wait_quiet(lambda: len(door.output))
         assert wait_for(lambda: settled(door.journal, db), timeout=90, interval=0.5), collector.tail()
     finally:
         door.stop()

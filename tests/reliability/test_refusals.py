@@ -2,21 +2,28 @@
 
 6. The broker refuses the door's entries (ACL): the rows stay, an alert is raised, and they drain after the fix
    (the ACL corrected and mosquitto told with SIGHUP).
+6b. The broker refuses rows by size (mosquitto's ``message_size_limit``, which it does not announce, and which
+   paho meets as a protocol error that ends the link): the big rows stay, an alert is raised, the rows behind them
+   flow meanwhile, and they drain after the fix (the limit raised, the broker restarted).
 7. A paho callback raises inside the network loop (each of on_connect, on_publish, on_message, on_disconnect):
    delivery rebuilds its client, says so in an alert, and nothing is lost.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from entryscan.device.access.clock import SystemClock
+from entryscan.device.delivery.journal import Journal
 from tests.conftest import MosquittoFactory
 from tests.reliability.rig import InProcessDoor, Rig, settle_and_check
 from tests.support import wait_for
+from tests.support.history import stored
 
 ACL = """topic {entry} entryscan/+/+/entry
 topic readwrite entryscan/+/+/alert
@@ -59,6 +66,44 @@ def test_broker_refuses_short(tmp_path: Path, mosquitto_factory: MosquittoFactor
 @pytest.mark.soak
 def test_broker_refuses_soak(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
     broker_refuses(tmp_path, mosquitto_factory, frames=300, episodes=3)
+
+
+SIZE_LIMIT = 2000  # bytes; a door's entry is about 600
+
+
+def broker_refuses_size(tmp_path: Path, mosquitto_factory: MosquittoFactory, frames: int, big_rows: int) -> None:
+    rig = Rig(tmp_path, mosquitto_factory, frames, proxy=False, fps=frames / 6,
+              broker_kw={"extra_conf": f"message_size_limit {SIZE_LIMIT}"})
+    rig.door.start()
+    rig.wait_shown(frames // 6)
+    # Rows larger than the limit, written into the running door's journal as its own (a second connection to the
+    # same file, the door's identity): entries with a large extra field, which the collector accepts.
+    writer = Journal(rig.door.journal, device="door-1", site="hq", door="main", max_rows=10_000, clock=SystemClock())
+    try:
+        big = [writer.record_entry({"decision": "accept", "reason": "ok", "credential_type": "badge",
+                                    "note": "x" * (2 * SIZE_LIMIT)}) for _ in range(big_rows)]
+    finally:
+        writer.close()
+    rig.wait_shown(frames)  # the door's own decisions go on, and flow past the big rows
+    assert wait_for(lambda: len(rig.alerts("publish_rejected")) >= 1, timeout=60), rig.door.log_tail()
+    stored_ids = {r["event_id"] for r in stored(rig.db)[0]}
+    assert not {e["event_id"] for e in big if e} & stored_ids
+    kept = [r for r in rig.door.journal_rows() if len(json.dumps(r)) > SIZE_LIMIT]
+    assert len(kept) == big_rows, "refused rows must stay in the journal"
+    assert len(stored_ids) >= frames - big_rows, "rows behind the refused ones must be delivered meanwhile"
+    rig.broker.conf.write_text(rig.broker.conf.read_text().replace(f"message_size_limit {SIZE_LIMIT}", ""))
+    rig.broker.restart()
+    rig.settle()
+    rig.verdict("6b broker refuses (size)", big_rows)
+
+
+def test_broker_refuses_size_short(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
+    broker_refuses_size(tmp_path, mosquitto_factory, frames=30, big_rows=1)
+
+
+@pytest.mark.soak
+def test_broker_refuses_size_soak(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> None:
+    broker_refuses_size(tmp_path, mosquitto_factory, frames=300, big_rows=5)
 
 
 class Raising:
