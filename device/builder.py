@@ -21,6 +21,7 @@ from entryscan.device.config.settings import Config
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.errors import JournalError
 from entryscan.device.hardware.feedback import GpioFeedback
+from entryscan.device.hardware.pins import hardware_pin_factory
 from entryscan.device.hardware.tamper import TamperSwitch
 from entryscan.device.keys import os_error
 from entryscan.device.lifecycle.wipe import ensure_provisioned
@@ -91,7 +92,7 @@ def build(
     key = load_subject_key(cfg)
     lists = make_list_store(cfg, clock)
     policy = make_policy(cfg, clock, key, lists)
-    pin_factory = _mock_pin_factory() if simulate else None
+    pin_factory = _mock_pin_factory() if simulate else hardware_pin_factory()
     feedback = GpioFeedback(cfg.feedback, cfg.relay, pin_factory=pin_factory)
     publisher = MqttPublisher(
         cfg.mqtt, device=cfg.device.id, site=cfg.device.site, door=cfg.device.door,

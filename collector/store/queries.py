@@ -138,10 +138,9 @@ class Queries(ABC):
     # -- citizens' reports ---------------------------------------------------------------------------
 
     def add_report(self, site: str, venue: str, body: str, contact: str, client: str) -> int:
-        self._exec("INSERT INTO citizen_reports(site, venue, body, contact, client, created_at) VALUES (?,?,?,?,?,?)",
-                   (site, venue, body, contact, client, now_iso()))
-        return int(self._rows("SELECT MAX(id) FROM citizen_reports WHERE site = ? AND venue = ?",
-                              (site, venue))[0][0])
+        return int(self._rows("INSERT INTO citizen_reports(site, venue, body, contact, client, created_at)"
+                              " VALUES (?,?,?,?,?,?) RETURNING id",
+                              (site, venue, body, contact, client, now_iso()))[0][0])
 
     def close_report(self, report_id: int) -> bool:
         return self._exec("UPDATE citizen_reports SET closed_at = ? WHERE id = ? AND closed_at IS NULL",

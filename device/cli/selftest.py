@@ -46,8 +46,9 @@ def check_camera(cfg: Config) -> str:
 
 def check_outputs(cfg: Config) -> str:
     from entryscan.device.hardware.feedback import GpioFeedback
+    from entryscan.device.hardware.pins import hardware_pin_factory
 
-    feedback = GpioFeedback(cfg.feedback, cfg.relay)
+    feedback = GpioFeedback(cfg.feedback, cfg.relay, pin_factory=hardware_pin_factory())
     try:
         for name, dev in feedback.devices.items():
             if name == "relay":

@@ -13,16 +13,15 @@ relay input float; the driven off level outlives this process instead.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from entryscan.device.config.settings import FeedbackConfig
+from entryscan.device.hardware.pins import hardware_pin_factory
 
 FEEDBACK_PINS = {"green": "green_pin", "red": "red_pin", "buzzer": "buzzer_pin"}
 DEFAULT_FEEDBACK = FeedbackConfig()
@@ -114,15 +113,6 @@ def plan(table: Mapping[str, Any]) -> tuple[list[OutputLine], list[str]]:
     return sorted(lines.values(), key=lambda line: line.pin), problems
 
 
-def load_pin_factory() -> Any:
-    """The factory named by $GPIOZERO_PIN_FACTORY (the unit sets lgpio), else lgpio."""
-    name = os.environ.get("GPIOZERO_PIN_FACTORY", "lgpio")
-    for entry in entry_points(group="gpiozero_pin_factories"):
-        if entry.name == name:
-            return entry.load()()
-    raise LookupError(f"no gpiozero pin factory named {name!r}")
-
-
 def drive_off(lines: list[OutputLine], factory: Any) -> list[str]:
     """Drive each line to its off level; one failing pin does not stop the others."""
     problems = []
@@ -140,7 +130,7 @@ def run_outputs_off(config_path: Path, factory: Any = None) -> int:
     lines, plan_problems = plan(table)
     problems += plan_problems
     try:
-        pins = factory if factory is not None else load_pin_factory()
+        pins = factory if factory is not None else hardware_pin_factory()
     except Exception as exc:  # noqa: BLE001 - reported, and the exit status says it failed
         problems.append(f"no GPIO: {type(exc).__name__}: {exc}")
         lines, pins = [], None

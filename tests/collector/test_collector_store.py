@@ -160,6 +160,21 @@ def test_reports_are_stored_and_closed(store: StoreBase) -> None:
     assert store.close_report(rid) and store.reports(open_only=True) == []
 
 
+def test_report_ids_are_each_reports_own_under_concurrent_submissions(store: StoreBase) -> None:
+    """Before: the id came from SELECT MAX(id) after the INSERT, so two citizens reporting the same venue at once
+    could both be given the later report's id (the web handler runs one thread per request)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def report(n: int) -> tuple[int, str]:
+        return store.add_report("hq", "canteen", f"report {n}", "", "127.0.0.1"), f"report {n}"
+
+    with ThreadPoolExecutor(4) as pool:
+        given = list(pool.map(report, range(200)))
+    assert len({rid for rid, _ in given}) == 200
+    bodies = {r["id"]: r["body"] for r in store.reports()}
+    assert all(bodies[rid] == body for rid, body in given)
+
+
 def test_sqlite_database_of_the_first_collector_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
