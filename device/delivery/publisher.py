@@ -292,7 +292,8 @@ class MqttPublisher:
         link = self._link
         if link is not None and link.client is client:
             link.connected = False
-            link.refused |= link_refused(from_server=flags.is_disconnect_packet_from_server, reason=rc.value)
+            link.refused |= link_refused(from_server=bool(getattr(flags, "is_disconnect_packet_from_server", False)),
+                                         reason=rc.value if isinstance(rc, ReasonCode) else 0)
         log.info("mqtt: disconnected (%s)", rc.getName() if isinstance(rc, ReasonCode) else rc)
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, rc: ReasonCode,
