@@ -47,6 +47,10 @@ class CameraStalled(CameraError, TimeoutError):  # type: ignore[misc]
     """No frame arrived within the capture timeout."""
 
 
+class GpioError(EntryscanError, OSError):
+    """The GPIO lines cannot be reached (no lgpio, no /dev/gpiochip, a pin factory that does not load)."""
+
+
 class DecoderError(EntryscanError, RuntimeError):
     """A decoder backend is unavailable or failed."""
 

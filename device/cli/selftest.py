@@ -48,7 +48,8 @@ def check_outputs(cfg: Config) -> str:
     from entryscan.device.hardware.feedback import GpioFeedback
     from entryscan.device.hardware.pins import hardware_pin_factory
 
-    feedback = GpioFeedback(cfg.feedback, cfg.relay, pin_factory=hardware_pin_factory())
+    pins = hardware_pin_factory()
+    feedback = GpioFeedback(cfg.feedback, cfg.relay, pin_factory=pins)
     try:
         for name, dev in feedback.devices.items():
             if name == "relay":
@@ -58,6 +59,7 @@ def check_outputs(cfg: Config) -> str:
         return f"ok pulsed {', '.join(feedback.devices)} (watch and listen)"
     finally:
         feedback.close()
+        pins.close()
 
 
 def check_broker(cfg: Config) -> str:

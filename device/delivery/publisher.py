@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 HEALTHY_LINK_S = 300.0  # a link that carried rows this long before failing resets the reconnect backoff
 
 
-
 class MqttPublisher:
     """Delivers journal rows over MQTT v5 QoS 1 from its own thread."""
 

@@ -13,20 +13,26 @@ import os
 from importlib.metadata import entry_points
 from typing import Any
 
+from entryscan.device.errors import GpioError, one_line
+
 
 def hardware_pin_factory() -> Any:
-    """The factory named by $GPIOZERO_PIN_FACTORY (the unit sets lgpio; lgpio when unset)."""
+    """The factory named by $GPIOZERO_PIN_FACTORY (the unit sets lgpio; lgpio when unset); GpioError if it fails."""
     name = os.environ.get("GPIOZERO_PIN_FACTORY", "lgpio")
-    if name == "lgpio":
-        return LevelClaimingFactory()
-    for entry in entry_points(group="gpiozero_pin_factories"):
-        if entry.name == name:
-            return entry.load()()
-    raise LookupError(f"no gpiozero pin factory named {name!r}")
+    try:
+        if name == "lgpio":
+            return level_claiming_lgpio_factory()
+        for entry in entry_points(group="gpiozero_pin_factories"):
+            if entry.name == name:
+                return entry.load()()
+    except Exception as exc:  # ImportError, lgpio.error, a factory's own error: one line, exit 70
+        hint = " (off a Pi, run with --simulate)" if isinstance(exc, ImportError) else ""
+        raise GpioError(f"GPIO pin factory {name!r} unavailable: {one_line(str(exc), 160)}{hint}") from exc
+    raise GpioError(f"no gpiozero pin factory named {name!r}")
 
 
-def LevelClaimingFactory(chip: int | None = None) -> Any:
-    """``gpiozero.pins.lgpio.LGPIOFactory`` with ``LevelClaimingPin`` pins (imports lgpio: call it on a Pi only)."""
+def level_claiming_lgpio_factory(chip: int | None = None) -> Any:
+    """``gpiozero.pins.lgpio.LGPIOFactory`` whose pins claim outputs at their level (imports lgpio: Pi only)."""
     import lgpio  # type: ignore[import-not-found]
     from gpiozero.pins.lgpio import LGPIOFactory, LGPIOPin
 

@@ -117,3 +117,21 @@ def test_outputs_off_drives_an_active_low_relay_off_without_a_blip(lgpio: FakeLg
     assert run_outputs_off(config) == 0
     assert lgpio.driven[RELAY] == [1]
     assert lgpio.driven[5] == lgpio.driven[6] == lgpio.driven[13] == [0]
+
+
+def test_run_without_lgpio_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: `entryscan run` without --simulate on a machine without lgpio ended in a traceback."""
+    import shutil
+
+    from entryscan.device.cli.main import main
+    from tests.paths import SAMPLE_DOOR
+
+    shutil.copytree(SAMPLE_DOOR, tmp_path / "door")
+    config = tmp_path / "door" / "config.toml"  # its broker is never reached: the pins come first
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setitem(sys.modules, "lgpio", None)  # import lgpio raises ImportError, as off a Pi
+    assert main(["run", "--config", str(config)]) == 70
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("entryscan: GPIO pin factory 'lgpio' unavailable") and "--simulate" in err[-1]
+    assert not any("Traceback" in line for line in err)
