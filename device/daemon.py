@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import threading
 import time
+import weakref
 from types import FrameType
 
 from entryscan.device.builder import Components
@@ -18,6 +20,50 @@ MIN_FRAME_STALENESS_S = 5.0
 READY_POLL_S = 0.02
 
 
+class StopRequest:
+    """A stop flag that a signal handler may set at any moment: ``set`` takes no lock.
+
+    ``threading.Event.set`` takes the event's lock, and the main thread holds that lock for a few bytecodes of every
+    ``Event.wait``; a SIGTERM whose handler ran there deadlocked the main thread in its own handler, while the scan and
+    delivery threads carried on (issue 17: "stop requested (signal 15)", then minutes of camera retries). Here the
+    waiter sleeps in ``select`` on a pipe that ``set`` writes one byte to: a plain flag and a system call.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._set = False
+        self.signum = 0
+        # Closed with the object, never earlier: a byte written to a closed descriptor number could land in
+        # whatever file reuses it.
+        weakref.finalize(self, _close_pipe, self._read, self._write)
+
+    def set(self, signum: int = 0) -> None:
+        self.signum = self.signum or signum
+        self._set = True
+        try:
+            os.write(self._write, b"\0")
+        except OSError:  # full pipe: a wake-up is pending already
+            pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until set or ``timeout``; True once set (interrupted selects are retried, PEP 475, and see the
+        byte the handler wrote)."""
+        if not self._set:
+            select.select([self._read], [], [], max(timeout, 0.0))
+        return self._set
+
+
+def _close_pipe(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 class Daemon:
     """Supervises the scan thread and the publisher thread from the main thread."""
 
@@ -26,14 +72,15 @@ class Daemon:
         self._notifier = notifier
         self._tick = watchdog_interval or 1.0
         self._watchdog = watchdog_interval is not None
-        self._stop = threading.Event()
+        self._stop = StopRequest()
         self.ready = threading.Event()
         timeout = parts.config.camera.timeout_s
         self._max_frame_age = max(3 * timeout, MIN_FRAME_STALENESS_S)
 
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
-        log.info("stop requested (signal %s)", signum)
-        self._stop.set()
+        """The signal handler (and the tests' stop): sets a flag only. Logging here could also block, on the
+        handler lock of a logging call that this very signal interrupted; the main loop says it instead."""
+        self._stop.set(signum)
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -64,6 +111,7 @@ class Daemon:
                 self._notifier.watchdog()
             # Poll fast until READY so systemd (and the start-to-ready figure) is not kept waiting a tick.
             self._stop.wait(self._tick if self.ready.is_set() else READY_POLL_S)
+        log.info("stop requested (signal %s)", self._stop.signum)
 
     def shutdown(self) -> None:
         self._notifier.stopping()
