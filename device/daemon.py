@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 MIN_FRAME_STALENESS_S = 5.0
 READY_POLL_S = 0.02
+STOP_PUBACK_S = 1.0
 
 
 class StopRequest:
@@ -119,7 +120,7 @@ class Daemon:
         if self.parts.tamper is not None:
             self.parts.tamper.close()
         self.parts.feedback.close()
-        self.parts.publisher.stop()
+        self.parts.publisher.stop(timeout=STOP_PUBACK_S)  # the final offline PUBACK: systemctl stop within 2 s
         log.info("stopped")
 
 
