@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -41,10 +42,8 @@ class StopRequest:
     def set(self, signum: int = 0) -> None:
         self.signum = self.signum or signum
         self._set = True
-        try:
+        with contextlib.suppress(OSError):  # full pipe: a wake-up is pending already
             os.write(self._write, b"\0")
-        except OSError:  # full pipe: a wake-up is pending already
-            pass
 
     def is_set(self) -> bool:
         return self._set
@@ -59,10 +58,8 @@ class StopRequest:
 
 def _close_pipe(*fds: int) -> None:
     for fd in fds:
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 class Daemon:

@@ -31,7 +31,7 @@ RUNS = 80  # line events of the main loop's first cycles: every point of one pol
 
 def test_sigterm_at_any_point_of_the_main_loop_stops_the_daemon() -> None:
     proc = subprocess.run([sys.executable, "-m", "tests.support.stop_probe", str(RUNS)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     lines = proc.stdout.splitlines()
     hung = [line for line in lines if line.startswith("HUNG")]
     assert not hung, f"the stop signal deadlocked the daemon at {hung} (after {len(lines) - 1} good runs)"
