@@ -27,7 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from entryscan.collector.commit import Committer
-from entryscan.collector.health import IngestProgress, ingest_health
+from entryscan.collector.health import STALL_S, IngestProgress, ingest_health
 from entryscan.collector.store import Batch, StoreBase
 from entryscan.device.errors import ConfigError
 
@@ -101,6 +101,7 @@ class Ingestor:
         self._committer = Committer(store, self.done, on_failure=self._failed_attempt)
         self._thread: threading.Thread | None = None
         self._alert_open = False
+        self.stall_s = STALL_S  # /healthz: a batch retried (or a queue not taken) this long is a stalled ingest
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -242,7 +243,8 @@ class Ingestor:
     def health(self) -> dict[str, Any]:
         """The ingest's part of ``/healthz`` (see ``entryscan.collector.health``)."""
         alive = self._thread is not None and self._thread.is_alive()
-        return ingest_health(self.progress, alive or self._thread is None, self._queue.qsize(), time.monotonic())
+        return ingest_health(self.progress, alive or self._thread is None, self._queue.qsize(), time.monotonic(),
+                             self.stall_s)
 
     def _confirm(self, batch: Batch) -> None:
         prefixes = {(site, device): prefix for prefix, site, device in batch.touched}
