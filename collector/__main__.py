@@ -18,6 +18,7 @@ from entryscan.collector.cli import ingest_options, parse_args
 from entryscan.collector.fleet import fleet, render
 from entryscan.collector.ingest import Ingestor
 from entryscan.collector.live import Live
+from entryscan.collector.metrics import Metrics
 from entryscan.collector.services import Services
 from entryscan.collector.store import Batch, StoreBase, is_postgres_url, open_store
 from entryscan.device.errors import EntryscanError
@@ -91,7 +92,10 @@ def _run(args: Namespace, store: StoreBase) -> int:
                 stop()
 
     ingestor = Ingestor(ingest_options(args), store, on_batch) if args.url else None
-    services = Services.start(args, store, live)
+    metrics = Metrics()
+    if ingestor is not None:
+        ingestor.observers.append(metrics.observe_batch)
+    services = Services.start(args, store, live, ingestor.health if ingestor is not None else None, metrics)
     if ingestor is not None:
         stoppers.append(ingestor.done.set)
     done = ingestor.done if ingestor is not None else services.done

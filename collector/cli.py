@@ -27,6 +27,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cert-file", default=None, help="the collector's client certificate (collector.pem)")
     p.add_argument("--key-file", type=Path, default=None, help="its private key (0600, collector.key)")
     p.add_argument("--http", default="", metavar="HOST:PORT", help="serve the dashboard and JSON API")
+    p.add_argument("--metrics", default="", metavar="HOST:PORT",
+                   help="serve Prometheus /metrics without login on this (private) address; with --http it is also"
+                   " at /metrics behind the login or the API token")
     p.add_argument("--users", type=Path, default=None, help="operators' password hashes (entryscan-collector users)")
     p.add_argument("--api-token-file", type=Path, default=None, help="bearer token for tools (0600 file)")
     p.add_argument("--site-dir", type=Path, action="append", default=[], help="site manifest directory (repeatable)")

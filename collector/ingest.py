@@ -26,6 +26,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from entryscan.collector.commit import Committer
+from entryscan.collector.health import STALL_S, IngestProgress, ingest_health
 from entryscan.collector.store import Batch, StoreBase
 from entryscan.device.errors import ConfigError
 
@@ -34,6 +36,7 @@ log = logging.getLogger("collector")
 SESSION_EXPIRY_S = 30 * 24 * 3600
 MAX_PACKET_BYTES = 4 * 1024 * 1024  # anything larger is refused by the broker before it reaches us
 RECEIVE_MAXIMUM = 2000  # QoS 1 messages in flight to us: room for whole batches awaiting their commit
+INGEST_ALERT = "collector_ingest"  # fleet alert (site "", target the client id) while the commit loop errs
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,12 @@ class Ingestor:
         self._generation = 0
         self._ack_lock = threading.Lock()
         self._confirms_out: list[paho.MQTTMessageInfo] = []
+        self.progress = IngestProgress()
+        self.observers: list[Callable[[Batch, float], None]] = []  # after each commit: (batch, seconds)
+        self._committer = Committer(store, self.done, on_failure=self._failed_attempt)
+        self._thread: threading.Thread | None = None
+        self._alert_open = False
+        self.stall_s = STALL_S  # /healthz: a batch retried (or a queue not taken) this long is a stalled ingest
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
@@ -119,11 +128,13 @@ class Ingestor:
             log.error("collector: broker refused the connection: %s", rc)
             return
         log.info("collector: connected (session present: %s)", flags.session_present)
+        self.progress.link(True)
         client.subscribe([(f, 1) for f in subscriptions(self.opts.prefix, self.opts.shared_group)])
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         with self._ack_lock:
             self._generation += 1
+        self.progress.link(False)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, rcs: list[Any], props: Any) -> None:
         failed = [str(rc) for rc in rcs if rc.is_failure]
@@ -134,7 +145,16 @@ class Ingestor:
         self.subscribed.set()
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._queue.put(_Message(msg._topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        message = _Message(msg._topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        # A full queue blocks the network thread (backpressure), but never past ``done``: a stopping
+        # collector whose committer is gone would otherwise wait here forever (and loop_stop with it).
+        # A message dropped here was never acknowledged: the broker redelivers it to the session.
+        while not self.done.is_set():
+            try:
+                self._queue.put(message, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     # -- committer thread ------------------------------------------------------------------------
 
@@ -152,33 +172,79 @@ class Ingestor:
         return batch
 
     def _commit_loop(self) -> None:
-        while not self.done.is_set():
-            messages = self._take_batch()
-            if messages:
-                self._commit(messages)
+        """The guarded loop: an exception (in ``on_batch``, say) is logged and alerted, never the end."""
+        try:
+            while not self.done.is_set():
+                try:
+                    messages = self._take_batch()
+                    if messages:
+                        self._commit(messages)
+                except Exception as exc:  # noqa: BLE001 - the loop must outlive any one batch's failure
+                    self._guard_caught(exc)
+                    with self.progress.lock:
+                        self.progress.waiting_since = None  # the alert tells of it; the next batch may pass
+                    self.done.wait(1.0)  # a fault that repeats every batch must not spin
+        except BaseException as exc:
+            self.progress.stopped_by = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+        finally:
+            if not self.done.is_set() and not self.progress.stopped_by:
+                self.progress.stopped_by = "the commit thread ended"
+
+    def _guard_caught(self, exc: Exception) -> None:
+        with self.progress.lock:
+            self.progress.guard_errors += 1
+            count = self.progress.guard_errors
+            self.progress.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if count <= 3 or count % 1000 == 0:  # bounded: a fault of every batch must not flood the log
+            log.error("collector: the commit loop caught an error (%d so far; ingest goes on)", count,
+                      exc_info=exc)
+        self._alert(f"the commit loop caught {type(exc).__name__}: {exc}")
+
+    def _alert(self, detail: str) -> None:
+        try:
+            if self.store.raise_alert(INGEST_ALERT, "", self.opts.client_id, detail):
+                log.warning("collector: alert %s raised: %s", INGEST_ALERT, detail[:200])
+                self._alert_open = True
+        except Exception as exc:  # noqa: BLE001 - the store may be what failed; the log has it
+            log.warning("collector: cannot raise the %s alert: %s", INGEST_ALERT, exc)
 
     def _commit(self, messages: list[_Message]) -> None:
-        batch_in = [(m.topic.decode("utf-8", "replace"), m.payload) for m in messages]
-        delay = 0.5
-        while True:
-            try:
-                batch = self.store.ingest_batch(batch_in)
-                break
-            except Exception as exc:  # noqa: BLE001 - any store failure: keep the batch unacknowledged, retry
-                log.error("collector: cannot store a batch of %d (not acknowledged, retrying): %s",
-                          len(messages), exc)
-                if self.done.wait(delay):
-                    return  # never acknowledged: the broker redelivers to the session
-                delay = min(delay * 2, 30.0)
-                self.store.recover()
+        with self.progress.lock:
+            self.progress.waiting_since = time.monotonic()
+        started = time.monotonic()
+        batch = self._committer.commit([(m.topic.decode("utf-8", "replace"), m.payload) for m in messages])
+        if batch is None:
+            return  # stopping: never acknowledged, the broker redelivers to the session
+        seconds = time.monotonic() - started
         with self._ack_lock:
             for m in messages:
                 if m.qos > 0 and m.generation == self._generation:
                     self.client.ack(m.mid, m.qos)
         self.committed += len(messages)
+        self.progress.committed_batch(len(messages))
         self._confirm(batch)
-        if self.on_batch is not None:
-            self.on_batch(batch)
+        try:  # the batch is stored and acknowledged: what follows only reports it
+            for observe in self.observers:
+                observe(batch, seconds)
+            if self.on_batch is not None:
+                self.on_batch(batch)  # prints a line per new event: a broken pipe raises here
+        except Exception as exc:  # noqa: BLE001 - reporting must never stop the storing
+            self._guard_caught(exc)
+            return
+        if self._alert_open and self.store.clear_alert(INGEST_ALERT, "", self.opts.client_id):
+            self._alert_open = False
+
+    def _failed_attempt(self, exc: BaseException) -> None:
+        with self.progress.lock:
+            self.progress.failures += 1
+            self.progress.last_error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def health(self) -> dict[str, Any]:
+        """The ingest's part of ``/healthz`` (see ``entryscan.collector.health``)."""
+        alive = self._thread is not None and self._thread.is_alive()
+        return ingest_health(self.progress, alive or self._thread is None, self._queue.qsize(), time.monotonic(),
+                             self.stall_s)
 
     def _confirm(self, batch: Batch) -> None:
         prefixes = {(site, device): prefix for prefix, site, device in batch.touched}
@@ -196,7 +262,7 @@ class Ingestor:
 
     def run(self) -> None:
         """Connect (retrying with backoff), ingest until ``done`` is set, then disconnect."""
-        committer = threading.Thread(target=self._commit_loop, name="collector-commit", daemon=True)
+        committer = self._thread = threading.Thread(target=self._commit_loop, name="collector-commit", daemon=True)
         committer.start()
         url = urllib.parse.urlsplit(self.opts.url)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

@@ -32,6 +32,7 @@ from entryscan.collector.store.validate import (
     now_iso,
     parse_message,
     parse_topic,
+    printable,
 )
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Ingested:
     new: bool
     line: str = ""
     reason: str = ""
+    ts: str | None = None  # an entry's door timestamp (ISO 8601 UTC): the ingest lag is measured from it
 
 
 @dataclass
@@ -74,6 +76,8 @@ class Store(Queries, ABC):
     """One collector database. Methods are thread-safe; every write is one transaction."""
 
     transient_errors: tuple[type[BaseException], ...] = ()
+    # The database itself failed (not one message): the ingest never quarantines a message for these.
+    unavailable_errors: tuple[type[BaseException], ...] = ()
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[None]: ...
@@ -131,16 +135,13 @@ class Store(Queries, ABC):
                 seen: set[str]) -> Ingested:
         rec = p.record
         if rec is None:
-            self._exec("INSERT INTO quarantine(received_at, topic, reason, size, sample) VALUES (?,?,?,?,?)",
-                       (now, p.raw_topic[:512], p.reason, len(p.payload), p.payload[:QUARANTINE_SAMPLE]))
-            log.warning("collector: quarantined a message on %r: %s (%d bytes)", clean(p.raw_topic)[:200],
-                        p.reason, len(p.payload))
+            self._quarantine(now, p.raw_topic, p.payload, p.reason)
             return Ingested("quarantine", False, reason=p.reason)
         if isinstance(rec, EntryRecord):
             new = rec.event_id in new_ids and rec.event_id not in seen
             seen.add(rec.event_id)
             line = f"{rec.site}/{rec.device} #{rec.seq} {rec.decision} {rec.reason} {rec.credential_type} {rec.ts}"
-            return Ingested("entry", new, clean(line))
+            return Ingested("entry", new, clean(line), ts=rec.ts)
         if isinstance(rec, AlertRecord):
             new = rec.alert_id in new_alerts and rec.alert_id not in seen
             seen.add(rec.alert_id)
@@ -153,6 +154,21 @@ class Store(Queries, ABC):
                    (rec.site, rec.device, now, rec.doc, now))
         self._store_versions(rec, now)
         return Ingested("state", True, f"{rec.site}/{rec.device} state")
+
+    def _quarantine(self, now: str, topic: str, payload: bytes, reason: str) -> None:
+        # The topic is stored cleaned: a control character in it must not fail the quarantine itself.
+        self._exec("INSERT INTO quarantine(received_at, topic, reason, size, sample) VALUES (?,?,?,?,?)",
+                   (now, printable(topic[:512]), reason, len(payload), payload[:QUARANTINE_SAMPLE]))
+        log.warning("collector: quarantined a message on %r: %s (%d bytes)", clean(topic)[:200], reason,
+                    len(payload))
+
+    def quarantine_message(self, topic: str, payload: bytes, reason: str) -> Ingested:
+        """Quarantine one message the store refused to take (the ingest's last resort after retries)."""
+        result = Ingested("quarantine", False, reason=reason)
+        with self._transaction():
+            self._quarantine(now_iso(), topic, payload, reason)
+            self._count_receipts([result])
+        return result
 
     def _store_versions(self, rec: StateRecord, now: str) -> None:
         """Keep each held version and since when the door holds it (a changed version restarts its age)."""
@@ -331,6 +347,8 @@ def _parse(topic: str, payload: bytes) -> _Parsed:
         return _Parsed(topic, payload, parsed_topic, parse_message(parsed_topic, payload))
     except Rejected as exc:
         return _Parsed(topic, payload, parsed_topic, None, exc.reason)
+    except Exception as exc:  # noqa: BLE001 - a parser bug quarantines one message, never wedges the batch
+        return _Parsed(topic, payload, parsed_topic, None, f"parse_error:{type(exc).__name__}")
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -46,6 +46,7 @@ class PostgresStore(Store):
             raise EntryscanError("PostgreSQL needs psycopg: pip install 'entryscan[postgres]'")
         self.url = url
         self.transient_errors = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+        self.unavailable_errors = (psycopg.OperationalError, psycopg.InterfaceError)
         self._lock = threading.RLock()
         try:
             self._db = psycopg.connect(url, autocommit=True)

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from entryscan.collector.store.validate import now_iso
+from entryscan.collector.store.validate import TextRefused, has_control, now_iso, printable
 
 _ENTRY_COLUMNS = ("event_id", "site", "device", "incarnation", "door", "seq", "ts", "decision", "reason",
                   "credential_type", "subject", "policy_version", "clock_synced", "received_at")
@@ -107,6 +107,14 @@ class Queries(ABC):
         names = ("site", "device", "incarnation", "through_seq", "min_seq", "max_seq", "stored", "gap_since")
         return self._dicts(f"SELECT {', '.join(names)} FROM streams ORDER BY site, device, incarnation", (), names)
 
+    def fleet_counts(self) -> dict[str, Any]:
+        """Small aggregates for ``/metrics``: doors per status, open alerts and reports, quarantined messages."""
+        doors = {str(st): int(n) for st, n in self._rows("SELECT status, COUNT(*) FROM device_status GROUP BY status")}
+        alerts = int(self._rows("SELECT COUNT(*) FROM fleet_alerts WHERE cleared_at IS NULL")[0][0])
+        reports = int(self._rows("SELECT COUNT(*) FROM citizen_reports WHERE closed_at IS NULL")[0][0])
+        return {"doors": doors, "open_alerts": alerts, "open_reports": reports,
+                "quarantined": self.receipts().get("garbage", 0)}
+
     def quarantine(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
         count = int(self._rows("SELECT COUNT(*) FROM quarantine")[0][0])
         recent = [{"received_at": at, "topic": topic, "reason": reason, "size": size}
@@ -118,9 +126,10 @@ class Queries(ABC):
 
     def raise_alert(self, rule: str, site: str, target: str, detail: str) -> bool:
         """Open an alert unless one is open for (rule, site, target); True when newly raised."""
+        # The detail may quote what a door sent: cleaned, so it can never fail the rules' transaction.
         return self._exec("INSERT INTO fleet_alerts(rule, site, target, detail, raised_at) VALUES (?,?,?,?,?)"
                           " ON CONFLICT (rule, site, target) WHERE cleared_at IS NULL DO NOTHING",
-                          (rule, site, target, detail[:500], now_iso())) == 1
+                          (rule, printable(site), printable(target), printable(detail[:500]), now_iso())) == 1
 
     def clear_alert(self, rule: str, site: str, target: str) -> bool:
         return self._exec("UPDATE fleet_alerts SET cleared_at = ? WHERE rule = ? AND site = ? AND target = ?"
@@ -138,6 +147,10 @@ class Queries(ABC):
     # -- citizens' reports ---------------------------------------------------------------------------
 
     def add_report(self, site: str, venue: str, body: str, contact: str, client: str) -> int:
+        """Store a citizen's report; raises ``TextRefused`` for control characters (line breaks and tabs
+        in the body are fine): whatever form or API sends it, no database error reaches the caller."""
+        if any(has_control(v) for v in (site, venue, contact, client)) or has_control(body, multiline=True):
+            raise TextRefused("the report holds control characters")
         return int(self._rows("INSERT INTO citizen_reports(site, venue, body, contact, client, created_at)"
                               " VALUES (?,?,?,?,?,?) RETURNING id",
                               (site, venue, body, contact, client, now_iso()))[0][0])

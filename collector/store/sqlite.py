@@ -15,6 +15,8 @@ from entryscan.collector.store.validate import EntryRecord, now_iso
 
 
 class SqliteStore(Store):
+    unavailable_errors = (sqlite3.OperationalError,)  # locked, disk full, I/O error
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

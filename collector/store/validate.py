@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from entryscan.device.errors import EntryscanError
+
 MAX_PAYLOAD = 64 * 1024  # an entry is ~400 bytes; unknown fields are allowed up to this bound
 MAX_STATE = 16 * 1024
 MAX_FIELDS = 64
@@ -19,6 +21,11 @@ MAX_TOPIC = 512
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 INCARNATION_RE = re.compile(r"[0-9a-f]{32}")
 LEAVES = ("entry", "alert", "status", "state")
+# C0 and C1 controls, DEL and lone surrogates: PostgreSQL refuses NUL in text and neither driver can encode a
+# surrogate, so one such field failed the whole batch; none has a meaning in an id, a code or a name.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# What a textarea sends (line breaks, tabs) is allowed in free text, such as a citizen's report.
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 Leaf = Literal["entry", "alert", "status", "state"]
 
@@ -77,6 +84,20 @@ class StateRecord:
 Record = EntryRecord | AlertRecord | StatusRecord | StateRecord
 
 
+def has_control(text: str, *, multiline: bool = False) -> bool:
+    """Whether ``text`` holds a character no text column may store (see ``_CONTROL``)."""
+    return (_CONTROL_MULTILINE if multiline else _CONTROL).search(text) is not None
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character replaced by ``?`` (for what is stored to show a refusal)."""
+    return _CONTROL.sub("?", text)
+
+
+class TextRefused(EntryscanError, ValueError):
+    """Text from outside (a citizen's report) that no column may store: the caller answers 400."""
+
+
 class Rejected(Exception):
     """A message that goes to quarantine; ``reason`` is a short stable code."""
 
@@ -126,7 +147,8 @@ def held_versions(doc: dict[str, Any]) -> tuple[set[str], HeldVersions]:
     policy = doc.get("policy_version")
     if "policy_version" in doc:
         kinds.add("policy")
-        if (type(policy) is int or isinstance(policy, str)) and 0 < len(str(policy)) <= 200:
+        if (type(policy) is int or isinstance(policy, str)) and 0 < len(str(policy)) <= 200 \
+                and not has_control(str(policy)):
             held[("policy", "")] = (str(policy), None)
     lists, issued = doc.get("lists"), doc.get("lists_issued")
     if isinstance(lists, dict):
@@ -158,6 +180,8 @@ def _entry(e: dict[str, Any]) -> EntryRecord:
     event_id, seq = e.get("event_id"), e.get("seq")
     if not (isinstance(event_id, str) and 0 < len(event_id) <= 100):
         raise Rejected("wrong_type:event_id")
+    if has_control(event_id):
+        raise Rejected("control_char:event_id")
     if not (type(seq) is int and 0 <= seq < 2**63):
         raise Rejected("wrong_type:seq")
     clock_synced = e.get("clock_synced")
@@ -176,6 +200,8 @@ def _alert(a: dict[str, Any]) -> AlertRecord:
     alert_id = a.get("alert_id")
     if not (isinstance(alert_id, str) and 0 < len(alert_id) <= 100):
         raise Rejected("wrong_type:alert_id")
+    if has_control(alert_id):
+        raise Rejected("control_char:alert_id")
     kind = _text(a, "kind")
     if not kind:
         raise Rejected("wrong_type:kind")
@@ -200,6 +226,8 @@ def _text(doc: dict[str, Any], key: str, *, allow_int: bool = False) -> str | No
         return str(value)
     if not isinstance(value, str) or len(value) > 200:
         raise Rejected(f"wrong_type:{key}")
+    if has_control(value):
+        raise Rejected(f"control_char:{key}")
     return value
 
 
@@ -210,10 +238,10 @@ def _timestamp(value: object) -> str | None:
     if not isinstance(value, str) or len(value) > 40:
         raise Rejected("wrong_type:ts")
     try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
+        # Converting to UTC overflows at the ends of the calendar ("0001-01-01T00:00:00+14:00").
+        return iso(dt.datetime.fromisoformat(value))
+    except (ValueError, OverflowError):
         raise Rejected("wrong_type:ts") from None
-    return iso(moment)
 
 
 def iso(moment: dt.datetime) -> str:

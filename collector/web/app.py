@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from entryscan.collector.health import IngestProbe
 from entryscan.collector.live import Live
+from entryscan.collector.metrics import Metrics
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
 from entryscan.collector.venue import BoardChecker
@@ -25,3 +27,5 @@ class WebApp:
         self.login_limit = RateLimiter(count=10, window_s=300)
         self.stopping = threading.Event()
         self.streams = threading.BoundedSemaphore(50)  # concurrent live-update connections
+        self.ingest: IngestProbe | None = None  # the ingest's health probe (/healthz), when this process ingests
+        self.metrics: Metrics | None = None  # served at /metrics behind the login or the API token

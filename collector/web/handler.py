@@ -12,7 +12,9 @@ from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from entryscan.collector import health
 from entryscan.collector.compliance import compliance
+from entryscan.collector.store.validate import TextRefused
 from entryscan.collector.web import api, pages
 from entryscan.collector.web.app import WebApp
 from entryscan.collector.web.auth import COOKIE, SESSION_S
@@ -98,8 +100,9 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query, max_num_fields=20).items()}
         path = url.path
-        if path == "/healthz":
-            return self.json(api.health(self.app.store))
+        if path == "/healthz":  # 503 while the database or the ingest fails (collector/health.py)
+            doc = health.check(self.app.store, self.app.ingest)
+            return self.json(doc, HTTPStatus.OK if doc["ok"] else HTTPStatus.SERVICE_UNAVAILABLE)
         if path == "/static/app.css":
             return self.send(200, CSS.encode(), "text/css; charset=utf-8")
         if path == "/static/live.js":
@@ -132,6 +135,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.device(user, device[1], device[2], device[3], device[4])
         if path == "/api/events":
             return self.events()
+        if path == "/metrics" and self.app.metrics is not None:  # collector/metrics.py
+            return self.send(200, *self.app.metrics.render())
         if path.startswith("/api/"):
             doc = api.get(store, path, query)
             if doc is None:
@@ -232,7 +237,11 @@ class Handler(BaseHTTPRequestHandler):
         if not self.app.report_limit.allow(self.client_address[0]):
             return self.venue(site_id, venue_id, query, "Too many reports from here; please try again later.",
                               HTTPStatus.TOO_MANY_REQUESTS)
-        self.app.store.add_report(site_id, venue_id, text, contact, self.client_address[0])
+        try:
+            self.app.store.add_report(site_id, venue_id, text, contact, self.client_address[0])
+        except TextRefused:
+            return self.venue(site_id, venue_id, query, "The report holds characters that cannot be stored.",
+                              HTTPStatus.BAD_REQUEST)
         self.app.live.bump()
         return self.venue(site_id, venue_id, query, "Thank you: your report was received.")
 

@@ -13,7 +13,9 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from entryscan.collector.health import IngestProbe
 from entryscan.collector.live import Live
+from entryscan.collector.metrics import Metrics
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
 from entryscan.collector.web.app import WebApp
@@ -37,22 +39,26 @@ class Server(ThreadingHTTPServer):
         super().shutdown()
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, option: str = "--http") -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError("--http", f"want HOST:PORT, got {text!r}")
+        raise ConfigError(option, f"want HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
 
 
-def make_server(args: argparse.Namespace, store: StoreBase, live: Live, sites: dict[str, SiteInfo]) -> Server:
+def make_server(args: argparse.Namespace, store: StoreBase, live: Live, sites: dict[str, SiteInfo],
+                ingest: IngestProbe | None = None, metrics: Metrics | None = None) -> Server:
     auth = Auth.from_files(args.users, args.api_token_file)
     if not auth.users and not auth.token:
         raise ConfigError("--http", "needs --users FILE and/or --api-token-file FILE (no open dashboards)")
-    return Server(parse_address(args.http), WebApp(store, auth, live, sites))
+    app = WebApp(store, auth, live, sites)
+    app.ingest, app.metrics = ingest, metrics
+    return Server(parse_address(args.http), app)
 
 
-def start_web(args: argparse.Namespace, store: StoreBase, live: Live, sites: dict[str, SiteInfo]) -> Any:
-    server = make_server(args, store, live, sites)
+def start_web(args: argparse.Namespace, store: StoreBase, live: Live, sites: dict[str, SiteInfo],
+              ingest: IngestProbe | None = None, metrics: Metrics | None = None) -> Any:
+    server = make_server(args, store, live, sites, ingest, metrics)
     thread = threading.Thread(target=server.serve_forever, name="collector-http", daemon=True)
     thread.start()
     host, port = server.server_address[:2]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.paths import SAMPLE_DOOR, SAMPLE_FRAMES
 
@@ -55,6 +57,32 @@ def test_check_image_decides_every_code_in_it(tmp_path: Path) -> None:
     assert [json.loads(line)["reason"] for line in out.stdout.splitlines()] == ["not_allowed"]
     empty = entryscan("check", "--config", str(cfg), "--image", str(SAMPLE_FRAMES / "000-empty.png"))
     assert json.loads(empty.stdout)["reason"] == "unknown_format"
+
+
+def test_check_image_decides_each_of_several_codes_as_its_own_text(tmp_path: Path) -> None:
+    """Six codes in one image (one of them twice): one line per distinct code, each the decision ``--text`` gives
+    for that code (the keyed subject ties a line to its code). Before, only one-code images were tested, so a
+    check that decided only the first code, or the first code once per code found, passed."""
+    import numpy as np
+    import segno
+    from PIL import Image
+
+    texts = ["STAFF-0001", "STAFF-9999", "hello there", "STAFF-0003", "STAFF-0001", "STAFF-0002"]
+    def tile(text: str) -> Any:
+        buf = io.BytesIO()
+        segno.make(text, micro=False, version=2).save(buf, kind="png", scale=6, border=4)
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+
+    tiles = [tile(t) for t in texts]
+    image = tmp_path / "six.png"
+    Image.fromarray(np.vstack([np.hstack(tiles[:3]), np.hstack(tiles[3:])])).save(image)
+    cfg = door_config(tmp_path)
+    out = entryscan("check", "--config", str(cfg), "--image", str(image))
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    by_text = [json.loads(entryscan("check", "--config", str(cfg), "--text", t).stdout) for t in dict.fromkeys(texts)]
+    assert len(lines) == 5 and sorted(map(json.dumps, lines)) == sorted(map(json.dumps, by_text))
+    assert sorted(line["reason"] for line in lines) == ["not_allowed", "not_allowed", "ok", "ok", "ok"]
 
 
 def test_check_uses_environment_config_path(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def test_serve_ingests_and_pushes_live_events(mosquitto: Mosquitto, tmp_path: Pa
             if "collector: subscribed" in line:
                 break
         base = f"http://127.0.0.1:{port}"
-        assert wait_for(lambda: _get(f"{base}/healthz") == {"ok": True, "db": "ok"})
+        assert wait_for(lambda: _subset(_get(f"{base}/healthz"), ("ok", "db", "ingest", "broker"))
+                        == {"ok": True, "db": "ok", "ingest": "ok", "broker": "connected"})
         events: list[str] = []
         req = urllib.request.Request(f"{base}/api/events", headers={"Authorization": f"Bearer {TOKEN}"})
         stream = urllib.request.urlopen(req, timeout=30)
@@ -48,6 +50,12 @@ def test_serve_ingests_and_pushes_live_events(mosquitto: Mosquitto, tmp_path: Pa
         assert wait_for(lambda: any(e.startswith("data: ") for e in events), timeout=15)
         fleet = _get(f"{base}/api/fleet", TOKEN)
         assert [(d["device"], d["entries"]) for d in fleet["devices"]] == [("door-1", 1)]
+        # Prometheus metrics of the same process, behind the API token.
+        assert _status(f"{base}/metrics") == 303  # to the login page
+        metrics = _text(f"{base}/metrics", TOKEN)
+        assert 'entryscan_ingest_messages_total{kind="entry"} 1.0' in metrics
+        assert "entryscan_ingest_lag_seconds_count 1.0" in metrics and "entryscan_batch_commit_seconds_count" in metrics
+        assert 'entryscan_doors{status="online"} 0.0' in metrics and "entryscan_ingest_ok 1.0" in metrics
     finally:
         publisher.close()
         proc.terminate()  # also ends the event stream the reader thread is blocked on
@@ -62,3 +70,25 @@ def _get(url: str, token: str | None = None) -> object:
             return json.loads(resp.read())
     except OSError:
         return None
+
+
+def _subset(doc: object, keys: tuple[str, ...]) -> dict[str, object]:
+    return {k: doc.get(k) for k in keys} if isinstance(doc, dict) else {}
+
+
+def _text(url: str, token: str) -> str:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def _status(url: str) -> int:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kw: object) -> None:
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(url, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)

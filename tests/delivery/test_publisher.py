@@ -378,7 +378,13 @@ def test_watchdog_liveness_goes_false_when_thread_stops(mosquitto: Mosquitto, ri
 
 def test_transient_alert_goes_out_unretained_when_the_journal_cannot(mosquitto: Mosquitto, rig_factory: Any,
                                                                      listeners: Any) -> None:
-    listener = listeners(mosquitto.url, [f"{DEV}/alert"])
+    """Live delivery clears the retain flag unless the subscription asks for Retain As Published, so the listener
+    asks for it (and proves it can see a retained publish); a subscriber that comes later must get nothing retained.
+    Before: a listener without the option passed with the door publishing ``retain=True``."""
+    listener = listeners(mosquitto.url, [f"{DEV}/alert", "probe/retained"], retain_as_published=True)
+    listener.publish("probe/retained", b"x", retain=True)  # the listener tells retained from not
+    assert wait_for(lambda: listener.on("probe/retained"), timeout=5)
+    assert [retained for topic, _, retained in listener.messages if topic == "probe/retained"] == [True]
     rig = rig_factory(mosquitto.url)
     rig.publisher.transient_alert("storage_fault", {"error": "database or disk is full"})
     rig.publisher.start()
@@ -386,6 +392,9 @@ def test_transient_alert_goes_out_unretained_when_the_journal_cannot(mosquitto: 
     [alert] = listener.json_on("/alert")
     assert alert["kind"] == "storage_fault" and alert["durable"] is False and alert["device"] == "door-1"
     assert [retained for topic, _, retained in listener.messages if topic.endswith("/alert")] == [False]
+    late = listeners(mosquitto.url, [f"{DEV}/alert", "probe/retained"])
+    assert wait_for(lambda: late.on("probe/retained"), timeout=5)  # retained messages have arrived by now
+    assert late.on("/alert") == []  # the broker kept nothing for the next subscriber
     assert rig.journal.backlog() == 0  # nothing was journaled for it
 
 

@@ -19,6 +19,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 MOSQUITTO = os.environ.get("ENTRYSCAN_MOSQUITTO", "/usr/sbin/mosquitto")
 
@@ -135,14 +136,17 @@ class Listener:
 
     ``session=True`` uses a persistent MQTT v5 session, so messages published
     while it (or the broker, with persistence) was down are delivered later.
+    ``retain_as_published=True`` subscribes with MQTT v5's Retain As Published option: without it a broker clears
+    the retain flag on every live delivery, so a test could not tell a retained publish from an unretained one.
     """
 
     def __init__(self, url: str, topics: list[str], *, client_id: str | None = None,
-                 session: bool = False) -> None:
+                 session: bool = False, retain_as_published: bool = False) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._topics = topics
+        self._options = SubscribeOptions(qos=1, retainAsPublished=retain_as_published)
         cid = client_id or f"listener-{uuid.uuid4().hex[:8]}"
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=paho.MQTTv5)
         self.client.reconnect_delay_set(1, 1)
@@ -159,7 +163,7 @@ class Listener:
             raise TimeoutError("listener did not subscribe")
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
-        client.subscribe([(t, 1) for t in self._topics])
+        client.subscribe([(t, self._options) for t in self._topics])
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: Any, rcs: Any, props: Any) -> None:
         self._subscribed.set()
