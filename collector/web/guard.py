@@ -34,10 +34,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 async def _refuse(send: Send, status: int, text: str) -> None:
+    body = text.encode() + b"\n"
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
-                            *SECURITY_HEADERS]})
-    await send({"type": "http.response.body", "body": text.encode() + b"\n"})
+                            (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class Guard:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import resource
 import socket
 import threading
 from typing import Any
@@ -27,6 +29,7 @@ from entryscan.device.errors import ConfigError
 log = logging.getLogger("collector")
 
 BACKLOG = 1024
+FILES_KEPT = 200  # open files the rest of the collector may need beside the web connections
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -58,7 +61,9 @@ class WebServer:
         self.socket = sock
         self.server_address = sock.getsockname()[:2]
         self.book = ConnectionBook(app.settings)
-        config = uvicorn.Config(build_app(app), http=guarded_protocol(self.book), lifespan="off", ws="none",
+        # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 by default;
+        # the client address is ours to take, from --trusted-proxy only (context.client_address).
+        config = uvicorn.Config(build_app(app), http=guarded_protocol(self.book), lifespan="off", ws="none", proxy_headers=False,
                                 log_config=None, access_log=False, backlog=BACKLOG, server_header=False,
                                 timeout_keep_alive=max(1, int(app.settings.keepalive_s)),
                                 timeout_graceful_shutdown=3, h11_max_incomplete_event_size=16 * 1024)
@@ -93,13 +98,26 @@ def settings_from(args: argparse.Namespace) -> WebSettings:
                        or defaults.max_per_address)
 
 
+def within_file_limit(settings: WebSettings) -> WebSettings:
+    """Connections beyond the process's open-file limit would fail in accept(): keep the cap below it."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = soft - FILES_KEPT if soft != resource.RLIM_INFINITY else settings.max_connections
+    if settings.max_connections <= room:
+        return settings
+    log.warning("collector: --max-connections %d is over the open-file limit %d; using %d", settings.max_connections,
+                soft, max(room, 1))
+    return dataclasses.replace(settings, max_connections=max(room, 1),
+                               max_per_address=min(settings.max_per_address, max(room, 1)))
+
+
 def make_server(args: argparse.Namespace, store: StoreBase, live: Live, sites: dict[str, SiteInfo],
                 **web_options: Any) -> WebServer:
     auth = Auth.from_files(args.users, args.api_token_file)
     if not auth.users and not auth.token:
         raise ConfigError("--http", "needs --users FILE and/or --api-token-file FILE (no open dashboards)")
     zone = time_zone(getattr(args, "timezone", "") or "")
-    app = WebApp(store, auth, live, sites, settings_from(args), default_zone=zone, **web_options)
+    settings = within_file_limit(web_options.pop("settings", None) or settings_from(args))
+    app = WebApp(store, auth, live, sites, settings, default_zone=zone, **web_options)
     return WebServer(app, listen(parse_address(args.http)))
 
 

@@ -35,7 +35,7 @@ class WebUnderTest:
         token = tmp / "token"
         token.write_text(TOKEN + "\n")
         token.chmod(0o600)
-        web_options = {k: options.pop(k) for k in ("catalogs",) if k in options}
+        web_options = {k: options.pop(k) for k in ("catalogs", "settings") if k in options}
         args = argparse.Namespace(http=options.pop("http", "127.0.0.1:0"), users=users, api_token_file=token,
                                   **options)
         self.live = Live()
