@@ -127,7 +127,7 @@ def test_a_refused_body_closes_the_connection(web: WebUnderTest) -> None:
 
 def test_a_client_hanging_up_is_no_traceback(web: WebUnderTest, store: StoreBase,
                                              caplog: pytest.LogCaptureFixture) -> None:
-    for seq in range(200):
+    for _ in range(200):
         store.add_report("hq", "canteen", "r" * 900, "", "127.0.0.1")
     with caplog.at_level(logging.DEBUG):
         for path in (b"/api/reports", b"/api/events", b"/fleet"):
