@@ -32,6 +32,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    " at /metrics behind the login or the API token")
     p.add_argument("--users", type=Path, default=None, help="operators' password hashes (entryscan-collector users)")
     p.add_argument("--api-token-file", type=Path, default=None, help="bearer token for tools (0600 file)")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS[/BITS]",
+                   help="a reverse proxy whose --proxy-header names the client (repeatable; default: none, the "
+                        "peer address is the client)")
+    p.add_argument("--proxy-header", default="X-Forwarded-For",
+                   help="the trusted proxy's header naming the client (default X-Forwarded-For)")
+    p.add_argument("--secure-cookie", choices=("auto", "always", "never"), default="auto",
+                   help="Secure on the session cookie: auto = when the request came over https, directly or "
+                        "as the trusted proxy's X-Forwarded-Proto says (default auto)")
+    p.add_argument("--max-connections", type=int, default=4000, help="open web connections in all (default 4000)")
+    p.add_argument("--max-connections-per-address", type=int, default=100,
+                   help="open web connections per client address, trusted proxies exempt (default 100)")
     p.add_argument("--site-dir", type=Path, action="append", default=[], help="site manifest directory (repeatable)")
     p.add_argument("--timezone", default="", help="IANA zone of the venues' opening hours for site manifests without their own "
                    "[site] timezone (default: local time)")
@@ -53,6 +64,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--shared GROUP: letters, digits, - and _ only")
     if bool(args.cert_file) != bool(args.key_file):
         p.error("--cert-file and --key-file go together")
+    if not 1 <= args.max_connections_per_address <= args.max_connections:
+        p.error("want 1 <= --max-connections-per-address <= --max-connections")
     if args.batch_size < 1 or args.batch_size > 1000:
         p.error("--batch-size must be 1..1000")
     return args

@@ -86,6 +86,7 @@ class SiteInfo:
     venues: dict[str, VenueInfo] = field(default_factory=dict)
     device_venue: dict[str, str] = field(default_factory=dict)  # device id -> venue id
     device_door: dict[str, str] = field(default_factory=dict)
+    language: str = ""  # [site] language: "vi" or "en" for its pages ("" = the office's default)
 
     def local(self, moment: dt.datetime) -> dt.datetime:
         return moment.astimezone(self.timezone) if self.timezone else moment.astimezone()
@@ -125,7 +126,16 @@ def load_site(directory: Path, tz: dt.tzinfo | None = None) -> SiteInfo:
         tz = time_zone(zone if isinstance(zone, str) else repr(zone), f"{path}: [site] timezone")
     return SiteInfo(site["site"], str(site.get("name", "")), directory, tz, str(site.get("base_url", "")), venues,
                     {str(d["id"]): str(d.get("venue", "")) for d in devices if d.get("venue")},
-                    {str(d["id"]): str(d.get("door", "")) for d in devices})
+                    {str(d["id"]): str(d.get("door", "")) for d in devices}, _language(site.get("language")))
+
+
+def _language(value: object) -> str:
+    if value in (None, ""):
+        return ""
+    if value not in ("vi", "en"):
+        log.warning("collector: [site] language %r is not vi or en; the office's default applies", value)
+        return ""
+    return str(value)
 
 
 def _tables(table: dict[str, object], key: str) -> list[dict[str, object]]:

@@ -37,3 +37,5 @@ if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m p
   cat .venv/pip.log >&2
   exit 1
 fi
+# The office's translations: compile the committed .po catalogs to the .mo files the collector loads.
+PYTHON=.venv/bin/python scripts/i18n.sh compile >/dev/null

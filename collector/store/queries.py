@@ -135,11 +135,12 @@ class Queries(ABC):
         return self._exec("UPDATE fleet_alerts SET cleared_at = ? WHERE rule = ? AND site = ? AND target = ?"
                           " AND cleared_at IS NULL", (now_iso(), rule, site, target)) > 0
 
-    def alerts(self, open_only: bool = False) -> list[dict[str, Any]]:
+    def alerts(self, open_only: bool = False, *, limit: int = 1000, before: int | None = None) -> list[dict[str, Any]]:
+        """Newest first, ``limit`` at most, ids below ``before`` only (paging: pass the last id seen)."""
         names = ("id", "rule", "site", "target", "detail", "raised_at", "cleared_at")
-        where = " WHERE cleared_at IS NULL" if open_only else ""
-        rows = self._dicts(f"SELECT {', '.join(names)} FROM fleet_alerts{where} ORDER BY id DESC LIMIT 1000",
-                           (), names)
+        where, params = _page_filter("cleared_at", open_only, limit, before)
+        rows = self._dicts(f"SELECT {', '.join(names)} FROM fleet_alerts{where} ORDER BY id DESC LIMIT ?",
+                           params, names)
         for r in rows:
             r["open"] = r["cleared_at"] is None
         return rows
@@ -159,14 +160,27 @@ class Queries(ABC):
         return self._exec("UPDATE citizen_reports SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
                           (now_iso(), report_id)) > 0
 
-    def reports(self, open_only: bool = False) -> list[dict[str, Any]]:
-        names = ("id", "site", "venue", "body", "contact", "created_at", "closed_at")
+    def report_count(self, open_only: bool = False) -> int:
         where = " WHERE closed_at IS NULL" if open_only else ""
-        rows = self._dicts(f"SELECT {', '.join(names)} FROM citizen_reports{where} ORDER BY id DESC LIMIT 1000",
-                           (), names)
+        return int(self._rows(f"SELECT COUNT(*) FROM citizen_reports{where}")[0][0])
+
+    def reports(self, open_only: bool = False, *, limit: int = 1000, before: int | None = None) -> list[dict[str, Any]]:
+        """Newest first, ``limit`` at most, ids below ``before`` only (paging: pass the last id seen)."""
+        names = ("id", "site", "venue", "body", "contact", "created_at", "closed_at")
+        where, params = _page_filter("closed_at", open_only, limit, before)
+        rows = self._dicts(f"SELECT {', '.join(names)} FROM citizen_reports{where} ORDER BY id DESC LIMIT ?",
+                           params, names)
         for r in rows:
             r["open"] = r["closed_at"] is None
         return rows
+
+
+def _page_filter(closed: str, open_only: bool, limit: int, before: int | None) -> tuple[str, list[Any]]:
+    clauses, params = ([f"{closed} IS NULL"] if open_only else []), []
+    if before is not None:
+        clauses.append("id < ?")
+        params.append(before)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), [*params, max(1, min(limit, 1000))]
 
 
 def _json_or_empty(text: str | None) -> dict[str, Any]:

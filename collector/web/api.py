@@ -75,6 +75,18 @@ def _limit(text: str | None, default: int = 50) -> int | None:
     return int(text)
 
 
+def _before(text: str | None) -> int | None | bool:
+    """A paging cursor (an id); False when malformed."""
+    if text is None or text == "":
+        return None
+    return int(text) if text.isdigit() and len(text) <= 18 else False
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> str | None:
+    """The cursor of the next page (the last id of a full page), or None at the end."""
+    return str(rows[-1]["id"]) if len(rows) == limit and rows else None
+
+
 def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | None:
     """The document for ``path``; None when there is no such endpoint, {"error"} for a bad query."""
     if path == "/api/fleet":
@@ -91,5 +103,15 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
         count, recent = store.quarantine(50)
         return {"count": count, "recent": recent}
     if path == "/api/reports":
-        return {"reports": store.reports(open_only=query.get("open") == "1")}
+        return reports(store, query)
     return None
+
+
+def reports(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
+    """Newest first, 1,000 a page by default; ``next_before`` (when set) is ``before`` for the next page."""
+    limit, before = _limit(query.get("limit"), 1000), _before(query.get("before"))
+    if limit is None or before is False:
+        return {"error": "limit must be 1..1000 and before an id"}
+    rows = store.reports(open_only=query.get("open") == "1", limit=limit,
+                         before=before if isinstance(before, int) and not isinstance(before, bool) else None)
+    return {"reports": rows, "next_before": _page(rows, limit)}

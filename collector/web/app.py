@@ -1,8 +1,12 @@
-"""What every request handler of the collector's web server shares."""
+"""What every request of the collector's web side shares: the store, logins, limits, languages, settings."""
 
 from __future__ import annotations
 
+import datetime as dt
+import gettext
+import ipaddress
 import threading
+from dataclasses import dataclass, field
 
 from entryscan.collector.health import IngestProbe
 from entryscan.collector.live import Live
@@ -10,18 +14,59 @@ from entryscan.collector.metrics import Metrics
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
 from entryscan.collector.venue import BoardChecker
+from entryscan.collector.web import i18n
 from entryscan.collector.web.auth import Auth
+from entryscan.collector.web.csrf import Csrf
 from entryscan.collector.web.ratelimit import RateLimiter
+from entryscan.collector.web.render import Renderer
+from entryscan.device.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """How the office is reached: the trusted reverse proxies (whose forwarding header alone names the
+    client), whether the session cookie is ``Secure``, and the connection bounds of the server."""
+
+    trusted_proxies: tuple[Network, ...] = ()
+    proxy_header: str = "x-forwarded-for"
+    secure_cookie: str = "auto"  # auto: Secure when the request came over https (directly or via the proxy)
+    max_connections: int = 4000
+    max_per_address: int = 100
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_s: float = 5.0
+
+    def trusts(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted_proxies)
+
+
+def parse_proxies(texts: list[str]) -> tuple[Network, ...]:
+    out = []
+    for text in texts:
+        try:
+            out.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ConfigError("--trusted-proxy", f"want an address or network, got {text!r}") from None
+    return tuple(out)
+
+
+@dataclass
 class WebApp:
-    """What every request handler shares."""
+    store: StoreBase
+    auth: Auth
+    live: Live
+    sites: dict[str, SiteInfo]
+    settings: WebSettings = field(default_factory=WebSettings)
+    catalogs: dict[str, gettext.NullTranslations] | None = None
+    default_zone: dt.tzinfo | None = None
 
-    def __init__(self, store: StoreBase, auth: Auth, live: Live, sites: dict[str, SiteInfo]) -> None:
-        self.store = store
-        self.auth = auth
-        self.live = live
-        self.sites = sites
+    def __post_init__(self) -> None:
         self.boards = BoardChecker()
         self.report_limit = RateLimiter(count=3, window_s=600)
         self.login_limit = RateLimiter(count=10, window_s=300)
@@ -29,3 +74,19 @@ class WebApp:
         self.streams = threading.BoundedSemaphore(50)  # concurrent live-update connections
         self.ingest: IngestProbe | None = None  # the ingest's health probe (/healthz), when this process ingests
         self.metrics: Metrics | None = None  # served at /metrics behind the login or the API token
+        self.csrf = Csrf()
+        catalogs = self.catalogs if self.catalogs is not None else i18n.load_all()
+        self.languages = tuple(catalogs)
+        self.renderer = Renderer(catalogs, self.zone_of)
+        self.language = i18n.site_default([s.language for s in self.sites.values()])
+
+    def zone_of(self, site: object) -> dt.tzinfo | None:
+        """The site's own zone for its times, else the collector's --timezone (else this machine's)."""
+        info = self.sites.get(str(site)) if site else None
+        if info is not None and info.timezone is not None:
+            return info.timezone
+        return self.default_zone
+
+    def site_language(self, site: str) -> str:
+        info = self.sites.get(site)
+        return info.language if info is not None and info.language else self.language

@@ -25,11 +25,24 @@ MAX_SESSIONS = 10_000
 COOKIE = "es_session"
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
+def hash_password(password: str, *, salt: bytes | None = None,
+                  params: tuple[int, int, int] = (SCRYPT_N, SCRYPT_R, SCRYPT_P)) -> str:
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    return (f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{base64.b64encode(salt).decode()}:"
-            f"{base64.b64encode(digest).decode()}")
+    n, r, p = params
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * 1024 * 1024)
+    return f"scrypt:{n}:{r}:{p}:{base64.b64encode(salt).decode()}:{base64.b64encode(digest).decode()}"
+
+
+def _params_of(stored: str) -> tuple[int, int, int]:
+    """The scrypt cost of a stored hash (the decoy matches it), the default for anything unreadable."""
+    try:
+        fields = stored.split(":")
+        n, r, p = int(fields[1]), int(fields[2]), int(fields[3])
+    except (ValueError, IndexError):
+        return SCRYPT_N, SCRYPT_R, SCRYPT_P
+    params = (n, r, p)
+    usable = 1 < n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16
+    return params if usable else (SCRYPT_N, SCRYPT_R, SCRYPT_P)
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -69,6 +82,10 @@ class Auth:
     def __post_init__(self) -> None:
         self._sessions: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        # An unknown name is checked against this, made once with the cost of the real hashes: one scrypt
+        # run per login either way, so timing does not tell which names exist.
+        self._decoy = hash_password(secrets.token_urlsafe(16), salt=secrets.token_bytes(16),
+                                    params=_params_of(next(iter(self.users.values()), "")))
 
     @classmethod
     def from_files(cls, users_file: Path | None, token_file: Path | None) -> Auth:
@@ -80,10 +97,8 @@ class Auth:
 
     def login(self, name: str, password: str) -> str | None:
         stored = self.users.get(name)
-        if stored is None:
-            verify_password(password, hash_password("x", salt=b"0" * 16))  # same work for unknown names
-            return None
-        if not verify_password(password, stored):
+        ok = verify_password(password, stored if stored is not None else self._decoy)
+        if stored is None or not ok:
             return None
         session = secrets.token_urlsafe(32)
         with self._lock:

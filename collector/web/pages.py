@@ -1,136 +1,154 @@
-"""Server-rendered HTML pages; every value from the store or a request goes through ``escape``."""
+"""The operators' pages (login required): fleet dashboard, door pages and charts, reports, compliance."""
 
 from __future__ import annotations
 
-from html import escape
+import datetime as dt
+import re
 from typing import Any
 
-from entryscan.collector.venue import BoardCheck
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
-ENTRY_COLUMNS = ("ts", "site", "device", "seq", "decision", "reason", "credential_type", "subject")
-FLEET_COLUMNS = ("entries", "accepts", "denies", "missing", "last_entry_ts", "open_alerts")
+from entryscan.collector.compliance import compliance
+from entryscan.collector.web import api
+from entryscan.collector.web.auth import COOKIE
+from entryscan.collector.web.chart import bar_chart, hourly_counts
+from entryscan.collector.web.context import cookie_flags, form_ok, gettext, page, session, user, web
+from entryscan.collector.web.forms import FormRefused, parse_query, read_form, refusal
+from entryscan.collector.web.names import N_
 
-
-def layout(title: str, body: str, *, user: str | None = None, live: bool = False) -> str:
-    nav = ""
-    if user:
-        nav = ('<a href="/fleet">Fleet</a><a href="/compliance">Compliance</a><a href="/reports">Reports</a>'
-               f'<form method="post" action="/logout"><span>{escape(user)}</span> '
-               '<button type="submit">Log out</button></form>')
-    script = '<script src="/static/live.js" defer></script>' if live else ""
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<link rel="stylesheet" href="/static/app.css">{script}</head>'
-            f'<body><header><strong>entryscan</strong>{nav}</header><main><h1>{escape(title)}</h1>{body}</main>'
-            '</body></html>')
+ID = r"[a-z0-9][a-z0-9_-]{0,62}"
+PAGE = 100  # rows a page on /reports
+HIDDEN_FACTS = ("state", "list_versions", "policy_version", "policy_since", "oldest_list_at", "site", "device")
 
 
-def _table(headers: tuple[str, ...], rows: str, body_id: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    tbody = f'<tbody id="{body_id}">' if body_id else "<tbody>"
-    return f"<table><thead><tr>{head}</tr></thead>{tbody}{rows}</tbody></table>"
+def login_redirect() -> Response:
+    return RedirectResponse("/login", status_code=303)
 
 
-def _cells(values: list[Any]) -> str:
-    return "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in values)
+def not_found(request: Request) -> Response:
+    return page(request, "message.html", status=404, title=gettext(request, N_("Not found")),
+                message=gettext(request, N_("There is no such page.")), user=user(request))
 
 
-def login_page(error: str = "") -> str:
-    message = f'<p class="warn">{escape(error)}</p>' if error else ""
-    form = ('<form method="post" action="/login"><label>Name <input name="username" id="username" '
-            'autocomplete="username" required></label> <label>Password <input type="password" name="password" '
-            'id="password" autocomplete="current-password" required></label> <button type="submit" id="login">'
-            'Log in</button></form>')
-    return layout("Operator login", message + form)
+def dashboard(request: Request) -> Response:
+    who = user(request)
+    if who is None:
+        return login_redirect()
+    store = web(request).store
+    return page(request, "dashboard.html", title=gettext(request, N_("Fleet")), user=who, live=True,
+                devices=api.fleet(store)["devices"], entries=store.entries(limit=25, newest_first=True),
+                alerts=api.alerts(store, True), open_reports=store.report_count(open_only=True),
+                quarantined=store.quarantine(0)[0])
 
 
-def fleet_rows(devices: list[dict[str, Any]]) -> str:
-    out = []
-    for d in devices:
-        link = f'<a href="/device/{escape(d["site"])}/{escape(d["device"])}">{escape(d["site"])}/{escape(d["device"])}</a>'
-        out.append(f'<tr class="{escape(d["status"])}"><td>{link}</td>{_cells([d["door"]])}'
-                   f'<td class="status">{escape(d["status"])}</td>{_cells([d[k] for k in FLEET_COLUMNS])}</tr>')
-    return "".join(out)
+def reports_page(request: Request) -> Response:
+    who = user(request)
+    if who is None:
+        return login_redirect()
+    query = parse_query(request.url.query, request.url.path)
+    before = query.get("before", "")
+    cursor = int(before) if before.isdigit() and len(before) <= 18 else None
+    rows = web(request).store.reports(limit=PAGE, before=cursor)
+    return page(request, "reports.html", title=gettext(request, N_("Citizens' reports")), user=who, reports=rows,
+                next_before=rows[-1]["id"] if len(rows) == PAGE else None, paged=cursor is not None,
+                total=web(request).store.report_count())
 
 
-def entry_rows(entries: list[dict[str, Any]]) -> str:
-    return "".join(f'<tr class="entry">{_cells([e[k] for k in ENTRY_COLUMNS])}</tr>' for e in entries)
+def _day(text: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text or "")
+    except ValueError:
+        return dt.date.today()
 
 
-def alert_rows(alerts: list[dict[str, Any]]) -> str:
-    keys = ("raised_at", "source", "rule", "site", "target", "detail")
-    return "".join(f'<tr class="alert">{_cells([a.get(k) for k in keys])}</tr>' for a in alerts)
+def compliance_page(request: Request) -> Response:
+    who = user(request)
+    if who is None:
+        return login_redirect()
+    day = _day(parse_query(request.url.query, request.url.path).get("day"))
+    venues = compliance(web(request).store, web(request).sites, day)
+    return page(request, "compliance.html", title=gettext(request, N_("Compliance")), user=who, day=day.isoformat(),
+                day_shown=day.strftime("%d/%m/%Y"), venues=venues)
 
 
-def _hours(age_s: int | None) -> str:
-    return "" if age_s is None else f"{age_s // 3600} h {age_s % 3600 // 60:02d} min"
+def _chart(request: Request, site: str, device: str) -> str:
+    app = web(request)
+    now = dt.datetime.now(dt.UTC)
+    since = (now - dt.timedelta(hours=24)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    zone = app.zone_of(site)
+    title = gettext(request, N_("Entries per hour, last 24 hours"))
+    return bar_chart(hourly_counts(app.store.entry_times(site, device, since), now), f"{site}/{device}: {title}",
+                     zone=zone, axis_label=gettext(request, N_("entries")))
 
 
-def version_rows(held: dict[str, Any]) -> str:
-    cells = [["policy", "", held["policy_version"], held["policy_since"], "", _hours(held["policy_age_s"])]]
-    cells += [["list", v["name"], v["version"], v["since"], v["issued_at"], _hours(v["age_s"])] for v in held["lists"]]
-    return "".join(f'<tr class="version">{_cells(c)}</tr>' for c in cells)
+def chart(request: Request) -> Response:
+    return device_page(request, chart_only=True)
 
 
-def dashboard(user: str, devices: list[dict[str, Any]], entries: list[dict[str, Any]],
-              alerts: list[dict[str, Any]], reports: list[dict[str, Any]], quarantined: int) -> str:
-    body = ("<h2>Doors</h2>"
-            + _table(("door", "name", "status", *FLEET_COLUMNS), fleet_rows(devices), "fleet-body")
-            + f"<h2>Open alerts ({len(alerts)})</h2>"
-            + _table(("raised", "source", "rule", "site", "target", "detail"), alert_rows(alerts))
-            + "<h2>Live entries</h2>" + _table(ENTRY_COLUMNS, entry_rows(entries), "entries-body")
-            + f'<h2>Citizens\' reports</h2><p><a href="/reports">{len(reports)} open</a>; '
-            + f"{quarantined} quarantined messages.</p>")
-    return layout("Fleet", body, user=user, live=True)
+def device_page(request: Request, chart_only: bool = False) -> Response:
+    who = user(request)
+    if who is None:
+        return login_redirect()
+    site, device = request.path_params["site"], request.path_params["device"]
+    if not (re.fullmatch(ID, site) and re.fullmatch(ID, device)):
+        return not_found(request)
+    app = web(request)
+    found = [d for d in api.fleet(app.store)["devices"] if d["site"] == site and d["device"] == device]
+    raw = [d for d in app.store.devices() if d["site"] == site and d["device"] == device]
+    if not found or not raw:
+        return not_found(request)
+    if chart_only:
+        return Response(_chart(request, site, device), media_type="image/svg+xml")
+    facts: dict[str, Any] = {k: v for k, v in {**raw[0], **found[0]}.items() if k not in HIDDEN_FACTS
+                             and not isinstance(v, list | dict)}
+    held = api.versions(app.store, dt.datetime.now(dt.UTC), site, device).get((site, device), api.no_versions())
+    return page(request, "device.html", title=f"{site}/{device}", user=who, device=found[0], facts=facts,
+                state=raw[0]["state"], svg=_chart(request, site, device), held=held,
+                entries=app.store.entries(site, device, limit=25, newest_first=True),
+                reasons=app.store.decisions_by_reason(site, device))
 
 
-def reports_page(user: str, reports: list[dict[str, Any]]) -> str:
-    rows = []
-    for r in reports:
-        action = (f'<form method="post" action="/reports/{int(r["id"])}/close"><button>Close</button></form>'
-                  if r["open"] else escape(r["closed_at"] or ""))
-        rows.append(f'<tr class="report">{_cells([r["created_at"], r["site"], r["venue"], r["body"], r["contact"]])}'
-                    f"<td>{action}</td></tr>")
-    return layout("Citizens' reports", _table(("received", "site", "venue", "report", "contact", ""), "".join(rows)),
-                  user=user)
+async def logout(request: Request) -> Response:
+    try:
+        fields = await read_form(request)
+    except FormRefused as refused:
+        return refused.response
+    if user(request) is None:
+        return login_redirect()
+    if not form_ok(request, "logout", fields):
+        return refusal(403, "cross-site or expired form refused")
+    web(request).auth.logout(session(request) or "")
+    response = RedirectResponse("/login", status_code=303)
+    response.headers.append("set-cookie", f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
+                            + cookie_flags(request))
+    return response
 
 
-def device_page(user: str, device: dict[str, Any], svg: str, entries: list[dict[str, Any]],
-                reasons: list[dict[str, Any]], held: dict[str, Any]) -> str:
-    facts = "".join(f"<tr><th>{escape(k)}</th>{_cells([v])}</tr>" for k, v in device.items()
-                    if k not in ("state", "list_versions", "policy_version", "policy_since", "oldest_list_at"))
-    state = "".join(f"<tr><th>{escape(str(k))}</th>{_cells([v])}</tr>" for k, v in device["state"].items())
-    by_reason = "".join(f'<tr class="reason">{_cells([r["decision"], r["reason"], r["count"]])}</tr>' for r in reasons)
-    body = (f'<figure id="chart">{svg}</figure><h2>Door</h2><table>{facts}</table><h2>State</h2><table>{state}</table>'
-            "<h2>Policy and lists held</h2>" + _table(("what", "name", "version", "held since", "issued", "age"),
-                                                     version_rows(held), "versions-body")
-            + "<h2>Decisions by reason</h2>" + _table(("decision", "reason", "count"), by_reason)
-            + "<h2>Latest entries</h2>" + _table(ENTRY_COLUMNS, entry_rows(entries)))
-    return layout(f"{device['site']}/{device['device']}", body, user=user)
+async def close_report(request: Request) -> Response:
+    try:
+        fields = await read_form(request)
+    except FormRefused as refused:
+        return refused.response
+    if user(request) is None:
+        return login_redirect()
+    if not form_ok(request, "close-report", fields):
+        return refusal(403, "cross-site or expired form refused")
+    report_id = int(request.path_params["id"])
+    if report_id < 2**62:
+        await run_in_threadpool(web(request).store.close_report, report_id)
+    return RedirectResponse("/reports", status_code=303)
 
 
-def compliance_page(user: str, day: str, venues: list[dict[str, Any]]) -> str:
-    rows = "".join(f"<tr>{_cells([v['site'], v['venue'], v['name'], v['hours'], v['entries'], v['longest_idle']])}</tr>"
-                   for v in venues)
-    form = (f'<form method="get" action="/compliance"><label>Day <input type="date" name="day" value="{escape(day)}">'
-            "</label> <button>Show</button></form>")
-    return layout(f"Compliance {day}", form + _table(
-        ("site", "venue", "name", "opening hours", "entries in hours", "longest span without scans"), rows), user=user)
-
-
-def venue_page(site: str, venue: str, check: BoardCheck, notice: str = "", query: str = "") -> str:
-    if check.genuine:
-        verdict = (f'<p class="ok" id="verdict">Genuine board: signed by site {escape(site)} and matching its '
-                   "registry.</p>")
-    else:
-        why = "".join(f"<li>{escape(d)}</li>" for d in check.differences)
-        verdict = (f'<p class="warn" id="verdict">Warning: this board is NOT genuine or is out of date '
-                   f"(signature: {escape(check.signature)}). Do not trust what it says.</p><ul>{why}</ul>")
-    registered = (f'<p>Registered venue: <strong id="venue-name">{escape(check.name)}</strong><br>'
-                  f'<span id="venue-address">{escape(check.address)}</span></p>' if check.name else "")
-    note = f'<p class="ok" id="notice">{escape(notice)}</p>' if notice else ""
-    form = (f'<h2>Report a problem at this venue</h2><form method="post" action="/v/{escape(site)}/{escape(venue)}'
-            f'{"?" + escape(query) if query else ""}"><p><textarea name="text" id="report-text" maxlength="1000" '
-            'rows="5" required></textarea></p><p><label>Contact (optional) <input name="contact" id="report-contact" '
-            'maxlength="200"></label></p><button type="submit" id="report-send">Send report</button></form>')
-    return layout(f"Venue {venue}", verdict + registered + note + form)
+ROUTES = [
+    Route("/", dashboard, methods=["GET"]),
+    Route("/fleet", dashboard, methods=["GET"]),
+    Route("/reports", reports_page, methods=["GET"]),
+    Route("/compliance", compliance_page, methods=["GET"]),
+    Route("/device/{site}/{device}", device_page, methods=["GET"]),
+    Route("/chart/{site}/{device}.svg", chart, methods=["GET"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/reports/{id:int}/close", close_report, methods=["POST"]),
+]

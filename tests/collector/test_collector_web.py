@@ -11,7 +11,15 @@ import pytest
 from entryscan.collector.site import SiteInfo, load_site
 from entryscan.collector.store import StoreBase, open_store
 from entryscan.collector.web.auth import Auth, hash_password, verify_password
-from tests.support.collector_web import PASSWORD, TOKEN, WebUnderTest, api, logged_in_opener, request
+from tests.support.collector_web import (
+    PASSWORD,
+    TOKEN,
+    WebUnderTest,
+    api,
+    logged_in_opener,
+    post_form,
+    request,
+)
 from tests.support.events import TOPIC, alert, entry
 
 SITE_TOML = """
@@ -74,11 +82,11 @@ def test_nothing_operator_facing_without_login(web: WebUnderTest) -> None:
 
 
 def test_login_sets_a_strict_httponly_cookie_and_wrong_passwords_fail(web: WebUnderTest) -> None:
-    status, headers, _ = request(f"{web.base}/login", data={"username": "operator", "password": PASSWORD})
+    status, headers, _ = post_form(f"{web.base}/login", {"username": "operator", "password": PASSWORD})
     cookie = headers["Set-Cookie"]
     assert status == 303 and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    assert request(f"{web.base}/login", data={"username": "operator", "password": "nope"})[0] == 401
-    assert request(f"{web.base}/login", data={"username": "nobody", "password": PASSWORD})[0] == 401
+    assert post_form(f"{web.base}/login", {"username": "operator", "password": "nope"})[0] == 401
+    assert post_form(f"{web.base}/login", {"username": "nobody", "password": PASSWORD})[0] == 401
     opener = logged_in_opener(web.base)
     status, _, body = request(f"{web.base}/fleet", opener=opener)
     assert status == 200 and b"Live entries" in body
@@ -103,7 +111,7 @@ def test_api_documents(web: WebUnderTest, store: StoreBase) -> None:
         ("rule", "clock_unsynced"), ("door", "tamper")]
     quarantine = api(web.base, "/api/quarantine")
     assert quarantine["count"] == 1 and quarantine["recent"][0]["reason"] == "bad_json"
-    assert api(web.base, "/api/reports") == {"reports": []}
+    assert api(web.base, "/api/reports") == {"reports": [], "next_before": None}
     assert request(f"{web.base}/api/entries?limit=99999", headers={"Authorization": f"Bearer {TOKEN}"})[0] == 400
 
 
@@ -119,25 +127,29 @@ def test_device_page_counts_decisions_by_reason(web: WebUnderTest, store: StoreB
     status, _, body = request(f"{web.base}/device/hq/door-1", headers={"Authorization": f"Bearer {TOKEN}"})
     assert status == 200
     page = body.decode()
-    assert '<tr class="reason"><td>deny</td><td>expired</td><td>2</td></tr>' in page
-    assert '<tr class="reason"><td>accept</td><td>ok</td><td>1</td></tr>' in page
+    assert '<tr class="reason" data-decision="deny" data-reason="expired"><td>Refused</td><td>Expired</td><td>2</td>' in page
+    assert '<tr class="reason" data-decision="accept" data-reason="ok"><td>Accepted</td><td>Valid</td><td>1</td>' in page
 
 
 def test_oversized_body_is_refused(web: WebUnderTest) -> None:
-    status, _, _ = request(f"{web.base}/v/hq/canteen", data={"text": "x" * 20_000})
-    assert status == 413
+    status, headers, _ = post_form(f"{web.base}/v/hq/canteen", {"text": "x" * 20_000})
+    assert status == 413 and headers["Connection"] == "close"
 
 
 def test_report_form_stores_and_rate_limits(web: WebUnderTest, store: StoreBase) -> None:
     url = f"{web.base}/v/hq/canteen?n=1"
-    assert request(url, data={"text": ""})[0] == 400
-    assert request(url, data={"text": "x" * 1001})[0] == 400
+    assert post_form(url, {"text": ""})[0] == 400
+    assert post_form(url, {"text": "x" * 1001})[0] == 400
     for i in range(3):
-        status, _, body = request(url, data={"text": f"Bảng QR bị che {i}", "contact": "0901"})
+        status, _, body = post_form(url, {"text": f"Bảng QR bị che {i}", "contact": "0901"})
         assert status == 200 and "your report was received" in body.decode()
-    assert request(url, data={"text": "one too many"})[0] == 429
+    status, _, body = post_form(url, {"text": "one too many", "contact": "0902"})
+    page = body.decode()
+    # The refusal is styled as an error and keeps what the citizen typed (it was green and lost the text).
+    assert status == 429 and 'class="error" id="notice"' in page and ">one too many</textarea>" in page
+    assert 'value="0902"' in page
     assert [r["body"] for r in store.reports()] == ["Bảng QR bị che 2", "Bảng QR bị che 1", "Bảng QR bị che 0"]
-    assert request(f"{web.base}/v/hq/nowhere", data={"text": "x"})[0] == 404
+    assert post_form(url.replace("canteen", "nowhere"), {"text": "x"})[0] == 404
 
 
 def test_auth_needs_users_or_token(tmp_path: Path) -> None:

@@ -1,0 +1,77 @@
+"""ASGI middleware in front of every route: security headers on every answer, and early refusals of bodies
+the office never reads (chunked, or a declared length over the bound), each closing the connection."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entryscan.collector.web.forms import MAX_BODY
+
+log = logging.getLogger("collector")
+
+# The chart is drawn with SVG presentation attributes, not a <style> element, so style-src stays 'self'.
+CSP = ("default-src 'self'; style-src 'self'; img-src 'self'; script-src 'self'; object-src 'none'; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    # same-origin: the office's own form posts carry their Origin (no-referrer made it "null"), and a
+    # venue URL's signature never leaves for another site.
+    (b"referrer-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def _refuse(send: Send, status: int, text: str) -> None:
+    body = text.encode() + b"\n"
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
+                            (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refused = self._early_refusal(scope)
+        if refused is not None:
+            log.info("collector: http: %s %s: %s", scope["method"], scope["path"][:200], refused[1])
+            return await _refuse(send, *refused)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+        return None
+
+    @staticmethod
+    def _early_refusal(scope: Scope) -> tuple[int, str] | None:
+        if _header(scope, b"transfer-encoding") is not None:
+            return 411, "chunked request bodies are not accepted (send Content-Length)"
+        length = _header(scope, b"content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                return 400, "bad Content-Length"
+            if int(length) > MAX_BODY:
+                return 413, "request body too large"
+        return None
