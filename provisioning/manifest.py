@@ -76,12 +76,19 @@ class Venue:
     lon: float
     opening_hours: str = ""
     version: int = 1
+    # Printed on the board but not signed: a change leaves boards genuine, their page says "details updated".
+    commune: str = ""
+    # Neither printed nor signed: a change leaves every board as current as it was.
+    contact: str = ""
+    officer: str = ""  # the commune officer who answers for the venue
+    updated: str = ""  # when this version was recorded (ISO 8601 UTC; "" for versions before the field)
 
     def check(self, where: str) -> Venue:
         check_id(self.id, f"{where}.id")
         check_text(self.name, f"{where}.name")
         check_text(self.address, f"{where}.address")
-        check_text(self.opening_hours, f"{where}.opening_hours", required=False)
+        for key in ("opening_hours", "commune", "contact", "officer", "updated"):
+            check_text(getattr(self, key), f"{where}.{key}", required=False)
         check_coordinate(self.lat, f"{where}.lat", 90)
         check_coordinate(self.lon, f"{where}.lon", 180)
         if isinstance(self.version, bool) or not isinstance(self.version, int) or not 1 <= self.version < 2**31:
@@ -91,6 +98,16 @@ class Venue:
     @property
     def coordinates(self) -> str:
         return f"{self.lat:.6f},{self.lon:.6f}"
+
+    @property
+    def place(self) -> tuple[str, str, str]:
+        """What a board vouches for (and its signature covers): a change here refuses older boards."""
+        return self.name, self.address, self.coordinates
+
+    @property
+    def printed(self) -> tuple[str, str, str, str]:
+        """Everything a board prints about the venue besides its QR code."""
+        return self.name, self.address, self.coordinates, self.commune
 
 
 @dataclass(frozen=True)
@@ -131,12 +148,16 @@ class Manifest:
     def device(self, device_id: str) -> DeviceRecord | None:
         return next((d for d in self.devices if d.id == device_id), None)
 
+    def versions_of(self, venue_id: str) -> list[Venue]:
+        """Every recorded version of a venue (retired ones and the current one), oldest first."""
+        return sorted((v for v in (*self.venues, *self.retired_venues) if v.id == venue_id), key=lambda v: v.version)
+
     def with_venue(self, venue: Venue) -> Manifest:
         """Add ``venue``, or replace the current one with a new version (the old one is kept as retired)."""
         old = self.venue(venue.id)
         if old is None:
             return replace(self, venues=(*self.venues, replace(venue, version=1)))
-        new = replace(venue, version=max(v.version for v in (old, *self.retired_venues) if v.id == venue.id) + 1)
+        new = replace(venue, version=max(v.version for v in self.versions_of(venue.id)) + 1)
         venues = tuple(new if v.id == venue.id else v for v in self.venues)
         return replace(self, venues=venues, retired_venues=(*self.retired_venues, old))
 
