@@ -203,22 +203,29 @@ def dumps(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def _records(table: dict[str, Any], key: str, cls: type[Any]) -> tuple[Any, ...]:
+def _records(table: dict[str, Any], key: str, cls: type[Any], lenient: bool = False) -> tuple[Any, ...]:
+    """The records of one array; ``lenient`` skips a bad one instead of refusing the whole manifest."""
     items = table.get(key, [])
     if not isinstance(items, list):
         raise ConfigError(key, "must be an array of tables")
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{key}[{i}]", "must be a table")
         try:
-            out.append(cls(**item).check(f"{key}[{i}]"))
-        except TypeError as exc:
-            raise ConfigError(f"{key}[{i}]", f"unexpected or missing keys: {exc}") from None
+            if not isinstance(item, dict):
+                raise ConfigError(f"{key}[{i}]", "must be a table")
+            try:
+                out.append(cls(**item).check(f"{key}[{i}]"))
+            except TypeError as exc:
+                raise ConfigError(f"{key}[{i}]", f"unexpected or missing keys: {exc}") from None
+        except ConfigError:
+            if not lenient:
+                raise
     return tuple(out)
 
 
-def loads(text: str) -> Manifest:
+def loads(text: str, lenient: bool = False) -> Manifest:
+    """The manifest in ``text``; ``lenient`` (the collector's board checks) skips venue and device records
+    it cannot read, so one bad venue never stops every other board from being checked."""
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -231,16 +238,16 @@ def loads(text: str) -> Manifest:
         prefix=check_text(site.get("prefix", "entryscan"), "site.prefix"),
         base_url=check_text(site.get("base_url", ""), "site.base_url", required=False),
         timezone=check_timezone(site.get("timezone", ""), "site.timezone"),
-        venues=_records(table, "venues", Venue), devices=_records(table, "devices", DeviceRecord),
-        retired_venues=_records(table, "retired_venues", Venue),
-        retired_devices=_records(table, "retired_devices", DeviceRecord))
+        venues=_records(table, "venues", Venue, lenient), devices=_records(table, "devices", DeviceRecord, lenient),
+        retired_venues=_records(table, "retired_venues", Venue, lenient),
+        retired_devices=_records(table, "retired_devices", DeviceRecord, lenient))
     for key, ids in (("venues", [v.id for v in manifest.venues]), ("devices", [d.id for d in manifest.devices])):
         if len(ids) != len(set(ids)):
             raise ConfigError(f"{MANIFEST}: {key}", "an id appears twice")
     return manifest
 
 
-def load(site_dir: Path) -> Manifest:
+def load(site_dir: Path, lenient: bool = False) -> Manifest:
     path = site_dir / MANIFEST
     try:
         with path.open("rb") as handle:
@@ -252,7 +259,7 @@ def load(site_dir: Path) -> Manifest:
     if len(data) > MAX_MANIFEST_BYTES:
         raise ConfigError(str(path), f"larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        return loads(data.decode("utf-8"))
+        return loads(data.decode("utf-8"), lenient)
     except UnicodeDecodeError:
         raise ConfigError(str(path), "is not UTF-8") from None
 

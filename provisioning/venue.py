@@ -157,7 +157,7 @@ class VenueVerifier:
     """Checks venue URLs against one site folder (its ``venues.pub`` and ``site.toml``)."""
 
     def __init__(self, site_dir: Path) -> None:
-        self.manifest: Manifest = manifest.load(site_dir)
+        self.manifest: Manifest = manifest.load(site_dir, lenient=True)  # a bad venue leaves the others checkable
         try:
             key = serialization.load_pem_public_key((site_dir / PUBLIC_KEY_FILE).read_bytes())
         except (OSError, ValueError) as exc:
