@@ -2,7 +2,8 @@
 
 Modes: ``entryscan-collector --url URL --db DB`` ingests (and with ``--http`` serves the dashboard),
 ``--report`` prints the fleet view; subcommands ``serve`` (same options), ``report`` (entries of a
-site between two dates as CSV or JSON) and ``simulate`` (virtual doors for load tests and demos).
+site between two dates as CSV or JSON), ``violations`` (premises showing signs of violation, per commune)
+and ``simulate`` (virtual doors for load tests and demos).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from entryscan.collector.report import main as report_main
 
         return report_main(argv[1:])
+    if argv and argv[0] == "violations":
+        from entryscan.collector.violations_cli import main as violations_main
+
+        return violations_main(argv[1:])
     if argv and argv[0] == "simulate":
         from entryscan.collector.simulate import main as simulate_main
 

@@ -22,7 +22,7 @@ log = logging.getLogger("collector")
 
 Finding = tuple[str, str, str]  # (site, target, detail)
 RULES = ("device_offline", "venue_idle", "stale_list", "camera_faults", "clock_unsynced", "gap_unhealed",
-         "venue_reports")
+         "venue_reports", "venue_unreadable", "report_storage")
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,26 @@ def venue_reports(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings,
         yield site, venue, f"{n} open citizens' report(s)"
 
 
+def venue_unreadable(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                     devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    """A venue of a manifest the collector could not read (its hours, a missing name): named, not fatal."""
+    for site in sites.values():
+        for venue, why in sorted(site.problems.items()):
+            yield site.site, venue, f"venue {venue} cannot be read: {why}"
+
+
+def report_storage(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                   devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    """Citizens' reports or their photos near the storage cap (new ones are refused at the cap)."""
+    from entryscan.collector.citizens import storage_findings
+
+    yield from storage_findings(store)
+
+
 CHECKS: dict[str, Callable[..., Iterable[Finding]]] = {
     "device_offline": device_offline, "venue_idle": venue_idle, "stale_list": stale_list,
     "camera_faults": camera_faults, "clock_unsynced": clock_unsynced, "gap_unhealed": gap_unhealed,
-    "venue_reports": venue_reports,
+    "venue_reports": venue_reports, "venue_unreadable": venue_unreadable, "report_storage": report_storage,
 }
 
 
@@ -163,8 +179,11 @@ def evaluate(store: StoreBase, sites: dict[str, SiteInfo], settings: RuleSetting
 
 def run_rules_forever(store: StoreBase, sites: dict[str, SiteInfo], settings: RuleSettings, interval_s: float,
                       done: threading.Event) -> None:
-    while not done.wait(interval_s):
+    # The first round runs at once, so an unreadable venue is on the dashboard as the office starts.
+    while True:
         try:
             evaluate(store, sites, settings)
         except Exception as exc:  # noqa: BLE001 - a failed evaluation is retried next round; ingest goes on
             log.error("collector: rule evaluation failed: %s", exc)
+        if done.wait(interval_s):
+            return

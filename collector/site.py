@@ -4,67 +4,29 @@ The manifest is written by ``entryscan-provision`` (format: SITE_TOML.md). The c
 tolerantly: only the keys below, unknown keys ignored. Opening hours are local time of the site's
 ``[site] timezone`` (an IANA name such as ``Asia/Ho_Chi_Minh``), or for a manifest without one, of
 the collector's ``--timezone`` (default: the collector machine's local time).
-Opening hours: ``"Mon-Fri 07:30-17:00; Sat 08:00-12:00"``: ``;``-separated rules, each a day or a
-day range (Mon..Sun, ranges may wrap) and one or more ``HH:MM-HH:MM`` spans (``,``-separated).
+Opening hours are read by the one parser ``venue add`` checks them with (``provisioning.hours``:
+``T2-T6 07:30-17:00; T7 08:00-12:00; CN nghỉ`` or ``Mon-Fri 07:30-17:00``). A venue the collector
+cannot read (its hours, a missing name, a wrong type) is kept as a *problem* of the site, which the
+rules raise as a ``venue_unreadable`` alert naming it: one bad venue never stops the office.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from entryscan.device.errors import ConfigError
+from entryscan.provisioning.hours import OpeningHours, parse_opening_hours
+
+__all__ = ["OpeningHours", "SiteInfo", "VenueInfo", "load_site", "load_sites", "parse_opening_hours", "time_zone"]
 
 log = logging.getLogger("collector")
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-_SPAN = re.compile(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})")
-
-
-@dataclass(frozen=True)
-class OpeningHours:
-    """Per weekday (0 = Monday) the open spans as minutes since local midnight."""
-
-    spans: tuple[tuple[tuple[int, int], ...], ...] = ((),) * 7
-
-    def open_since(self, local: dt.datetime) -> dt.datetime | None:
-        """When the current opening span began, or None when closed at ``local``."""
-        minute = local.hour * 60 + local.minute
-        for start, end in self.spans[local.weekday()]:
-            if start <= minute < end:
-                return local.replace(hour=start // 60, minute=start % 60, second=0, microsecond=0)
-        return None
-
-
-def parse_opening_hours(text: str) -> OpeningHours:
-    days: list[list[tuple[int, int]]] = [[] for _ in range(7)]
-    for rule in filter(None, (r.strip() for r in text.split(";"))):
-        head, _, times = rule.partition(" ")
-        for day in _days(head):
-            for span in filter(None, (s.strip() for s in times.split(","))):
-                m = _SPAN.fullmatch(span)
-                if m is None:
-                    raise ConfigError("opening_hours", f"bad time span {span!r} (want HH:MM-HH:MM)")
-                h1, m1, h2, m2 = (int(g) for g in m.groups())
-                start, end = h1 * 60 + m1, h2 * 60 + m2
-                if not (0 <= start < end <= 24 * 60 and m1 < 60 and m2 < 60):
-                    raise ConfigError("opening_hours", f"bad time span {span!r}")
-                days[day].append((start, end))
-    return OpeningHours(tuple(tuple(sorted(d)) for d in days))
-
-
-def _days(head: str) -> list[int]:
-    first, _, last = head.lower().partition("-")
-    if first not in DAYS or (last and last not in DAYS):
-        raise ConfigError("opening_hours", f"bad day {head!r} (want Mon..Sun or Mon-Fri)")
-    a, b = DAYS.index(first), DAYS.index(last or first)
-    return [(a + i) % 7 for i in range((b - a) % 7 + 1)]
 
 
 @dataclass(frozen=True)
@@ -74,6 +36,10 @@ class VenueInfo:
     address: str
     hours: OpeningHours
     hours_text: str
+    commune: str = ""  # the commune/ward the venue belongs to ("" = not recorded)
+    lat: float | None = None
+    lon: float | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -86,6 +52,7 @@ class SiteInfo:
     venues: dict[str, VenueInfo] = field(default_factory=dict)
     device_venue: dict[str, str] = field(default_factory=dict)  # device id -> venue id
     device_door: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # venue id -> why the collector cannot read it
     language: str = ""  # [site] language: "vi" or "en" for its pages ("" = the office's default)
 
     def local(self, moment: dt.datetime) -> dt.datetime:
@@ -115,18 +82,49 @@ def load_site(directory: Path, tz: dt.tzinfo | None = None) -> SiteInfo:
     site = table.get("site", {})
     if not isinstance(site, dict) or not isinstance(site.get("site"), str):
         raise ConfigError(str(path), "[site] site is missing")
-    venues = {}
-    for v in _tables(table, "venues"):
-        hours = str(v.get("opening_hours", ""))
-        venues[str(v["id"])] = VenueInfo(str(v["id"]), str(v.get("name", "")), str(v.get("address", "")),
-                                         parse_opening_hours(hours), hours)
+    venues, problems = _venues(table, path)
     devices = [d for d in _tables(table, "devices")]
     zone = site.get("timezone", "")
     if zone:  # the site's own zone wins over the collector's default
         tz = time_zone(zone if isinstance(zone, str) else repr(zone), f"{path}: [site] timezone")
     return SiteInfo(site["site"], str(site.get("name", "")), directory, tz, str(site.get("base_url", "")), venues,
                     {str(d["id"]): str(d.get("venue", "")) for d in devices if d.get("venue")},
-                    {str(d["id"]): str(d.get("door", "")) for d in devices}, _language(site.get("language")))
+                    {str(d["id"]): str(d.get("door", "")) for d in devices}, problems,
+                    _language(site.get("language")))
+
+
+def _venues(table: dict[str, object], path: Path) -> tuple[dict[str, VenueInfo], dict[str, str]]:
+    """Every venue, each read on its own: one that cannot be read is a problem, not a refusal."""
+    venues: dict[str, VenueInfo] = {}
+    problems: dict[str, str] = {}
+    items = table.get("venues", [])
+    for i, v in enumerate(items if isinstance(items, list) else []):
+        vid = v.get("id") if isinstance(v, dict) else None
+        key = vid if isinstance(vid, str) and vid else f"venues[{i}]"
+        try:
+            venues[key] = _venue(v, key)
+        except ConfigError as exc:
+            problems[key] = str(exc)
+            log.error("collector: %s: venue %s cannot be read: %s", path, key, exc)
+    if not isinstance(items, list):
+        problems["venues"] = "[[venues]] is not an array of tables"
+    return venues, problems
+
+
+def _venue(v: object, key: str) -> VenueInfo:
+    if not isinstance(v, dict) or not isinstance(v.get("id"), str):
+        raise ConfigError(key, "is not a table with an id")
+    texts = {k: v.get(k, "") for k in ("name", "address", "opening_hours", "commune")}
+    bad = sorted(k for k, t in texts.items() if not isinstance(t, str))
+    if bad:
+        raise ConfigError(key, f"{', '.join(bad)} must be text")
+    if not texts["name"]:
+        raise ConfigError(key, "has no name")
+    lat, lon, version = v.get("lat"), v.get("lon"), v.get("version", 1)
+    coords = [float(c) if isinstance(c, int | float) and not isinstance(c, bool) else None for c in (lat, lon)]
+    return VenueInfo(key, str(texts["name"]), str(texts["address"]), parse_opening_hours(str(texts["opening_hours"])),
+                     str(texts["opening_hours"]), str(texts["commune"]), coords[0], coords[1],
+                     version if isinstance(version, int) and not isinstance(version, bool) else 1)
 
 
 def _language(value: object) -> str:

@@ -76,12 +76,19 @@ class Venue:
     lon: float
     opening_hours: str = ""
     version: int = 1
+    # Printed on the board but not signed: a change leaves boards genuine, their page says "details updated".
+    commune: str = ""
+    # Neither printed nor signed: a change leaves every board as current as it was.
+    contact: str = ""
+    officer: str = ""  # the commune officer who answers for the venue
+    updated: str = ""  # when this version was recorded (ISO 8601 UTC; "" for versions before the field)
 
     def check(self, where: str) -> Venue:
         check_id(self.id, f"{where}.id")
         check_text(self.name, f"{where}.name")
         check_text(self.address, f"{where}.address")
-        check_text(self.opening_hours, f"{where}.opening_hours", required=False)
+        for key in ("opening_hours", "commune", "contact", "officer", "updated"):
+            check_text(getattr(self, key), f"{where}.{key}", required=False)
         check_coordinate(self.lat, f"{where}.lat", 90)
         check_coordinate(self.lon, f"{where}.lon", 180)
         if isinstance(self.version, bool) or not isinstance(self.version, int) or not 1 <= self.version < 2**31:
@@ -91,6 +98,16 @@ class Venue:
     @property
     def coordinates(self) -> str:
         return f"{self.lat:.6f},{self.lon:.6f}"
+
+    @property
+    def place(self) -> tuple[str, str, str]:
+        """What a board vouches for (and its signature covers): a change here refuses older boards."""
+        return self.name, self.address, self.coordinates
+
+    @property
+    def printed(self) -> tuple[str, str, str, str]:
+        """Everything a board prints about the venue besides its QR code."""
+        return self.name, self.address, self.coordinates, self.commune
 
 
 @dataclass(frozen=True)
@@ -131,12 +148,16 @@ class Manifest:
     def device(self, device_id: str) -> DeviceRecord | None:
         return next((d for d in self.devices if d.id == device_id), None)
 
+    def versions_of(self, venue_id: str) -> list[Venue]:
+        """Every recorded version of a venue (retired ones and the current one), oldest first."""
+        return sorted((v for v in (*self.venues, *self.retired_venues) if v.id == venue_id), key=lambda v: v.version)
+
     def with_venue(self, venue: Venue) -> Manifest:
         """Add ``venue``, or replace the current one with a new version (the old one is kept as retired)."""
         old = self.venue(venue.id)
         if old is None:
             return replace(self, venues=(*self.venues, replace(venue, version=1)))
-        new = replace(venue, version=max(v.version for v in (old, *self.retired_venues) if v.id == venue.id) + 1)
+        new = replace(venue, version=max(v.version for v in self.versions_of(venue.id)) + 1)
         venues = tuple(new if v.id == venue.id else v for v in self.venues)
         return replace(self, venues=venues, retired_venues=(*self.retired_venues, old))
 
@@ -182,22 +203,29 @@ def dumps(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
-def _records(table: dict[str, Any], key: str, cls: type[Any]) -> tuple[Any, ...]:
+def _records(table: dict[str, Any], key: str, cls: type[Any], lenient: bool = False) -> tuple[Any, ...]:
+    """The records of one array; ``lenient`` skips a bad one instead of refusing the whole manifest."""
     items = table.get(key, [])
     if not isinstance(items, list):
         raise ConfigError(key, "must be an array of tables")
     out = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ConfigError(f"{key}[{i}]", "must be a table")
         try:
-            out.append(cls(**item).check(f"{key}[{i}]"))
-        except TypeError as exc:
-            raise ConfigError(f"{key}[{i}]", f"unexpected or missing keys: {exc}") from None
+            if not isinstance(item, dict):
+                raise ConfigError(f"{key}[{i}]", "must be a table")
+            try:
+                out.append(cls(**item).check(f"{key}[{i}]"))
+            except TypeError as exc:
+                raise ConfigError(f"{key}[{i}]", f"unexpected or missing keys: {exc}") from None
+        except ConfigError:
+            if not lenient:
+                raise
     return tuple(out)
 
 
-def loads(text: str) -> Manifest:
+def loads(text: str, lenient: bool = False) -> Manifest:
+    """The manifest in ``text``; ``lenient`` (the collector's board checks) skips venue and device records
+    it cannot read, so one bad venue never stops every other board from being checked."""
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -210,16 +238,16 @@ def loads(text: str) -> Manifest:
         prefix=check_text(site.get("prefix", "entryscan"), "site.prefix"),
         base_url=check_text(site.get("base_url", ""), "site.base_url", required=False),
         timezone=check_timezone(site.get("timezone", ""), "site.timezone"),
-        venues=_records(table, "venues", Venue), devices=_records(table, "devices", DeviceRecord),
-        retired_venues=_records(table, "retired_venues", Venue),
-        retired_devices=_records(table, "retired_devices", DeviceRecord))
+        venues=_records(table, "venues", Venue, lenient), devices=_records(table, "devices", DeviceRecord, lenient),
+        retired_venues=_records(table, "retired_venues", Venue, lenient),
+        retired_devices=_records(table, "retired_devices", DeviceRecord, lenient))
     for key, ids in (("venues", [v.id for v in manifest.venues]), ("devices", [d.id for d in manifest.devices])):
         if len(ids) != len(set(ids)):
             raise ConfigError(f"{MANIFEST}: {key}", "an id appears twice")
     return manifest
 
 
-def load(site_dir: Path) -> Manifest:
+def load(site_dir: Path, lenient: bool = False) -> Manifest:
     path = site_dir / MANIFEST
     try:
         with path.open("rb") as handle:
@@ -231,7 +259,7 @@ def load(site_dir: Path) -> Manifest:
     if len(data) > MAX_MANIFEST_BYTES:
         raise ConfigError(str(path), f"larger than {MAX_MANIFEST_BYTES} bytes")
     try:
-        return loads(data.decode("utf-8"))
+        return loads(data.decode("utf-8"), lenient)
     except UnicodeDecodeError:
         raise ConfigError(str(path), "is not UTF-8") from None
 

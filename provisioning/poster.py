@@ -93,11 +93,15 @@ def fit(text: str, bold: bool, largest: int, max_lines: int, width: int) -> tupl
         size -= 4
 
 
-def layout(site_name: str, name: str, address: str, footer: str, url: str, instruction: str) -> Board:
+def layout(site_name: str, name: str, address: str, footer: str, url: str, instruction: str,
+           commune: str = "") -> Board:
+    """The page; ``commune`` (the ward the venue answers to) is a line under the address when given."""
     width = PAGE[0] - 2 * MARGIN
     lines: list[TextLine] = []
     y = MARGIN
-    blocks = ((site_name, False, 64, 1), (name, True, 170, 2), (address, False, 84, 3))
+    blocks = [(site_name, False, 64, 1), (name, True, 170, 2), (address, False, 84, 3)]
+    if commune:
+        blocks.append((commune, True, 72, 1))
     for text, bold, largest, max_lines in blocks:
         size, wrapped = fit(text, bold, largest, max_lines, width)
         for part in wrapped:

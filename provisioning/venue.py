@@ -11,7 +11,12 @@ except n):
 
 The signature is checked from the URL alone (so a board is genuine or not without the registry), then the
 signed digests are compared with the registry's current record for the venue (so an outdated or wrong
-board is told apart from a forged one). Opening hours are not signed: they change without a new board.
+board is told apart from a forged one). A board vouches for the *place* (name, address, coordinates):
+one signed for an earlier version of the same place is genuine, its details updated since (``state``
+``details_updated``: the commune it prints, or hours and contact it never printed, may have changed);
+one whose place changed since is refused (``place_changed``); one for an earlier version that prints
+exactly what the current one would (only hours, contact or officer changed) is ``current``. Opening hours, contact and commune are
+not signed: they change without a new board.
 The collector imports :func:`verify_venue_url` (or :class:`VenueVerifier` to load the keys once).
 """
 
@@ -43,6 +48,11 @@ PUBLIC_KEY_FILE = "venues.pub"
 PRIVATE_KEY_FILE = "venues.key"
 PATH = re.compile(r"(?P<base>.*)/v/(?P<site>[^/?#]+)/(?P<venue>[^/?#]+)")
 Signature = Literal["ok", "bad", "unknown_key"]
+# current: prints what is registered now; details_updated: same place, printed details (the commune) changed
+# since (calm: show today's details);
+# place_changed / unknown_venue / wrong_base: refused; forged: bad signature or URL; foreign: another site's key.
+BoardState = Literal["current", "details_updated", "place_changed", "unknown_venue", "wrong_base", "forged",
+                     "foreign"]
 
 
 def b64url(data: bytes) -> str:
@@ -97,6 +107,18 @@ class VenueCheck:
     venue: str | None = None
     version: int | None = None
     record: Venue | None = None  # the registry's current record for the venue, when there is one
+    state: BoardState = "forged"
+    printed_for: Venue | None = None  # the registry's record of the version the board was signed for
+
+    @property
+    def genuine(self) -> bool:
+        """Signed by this site and vouching for the venue's place as registered now."""
+        return self.state in ("current", "details_updated")
+
+    @property
+    def updated_on(self) -> str:
+        """When the venue's current details were recorded (``details_updated`` boards), else ""."""
+        return self.record.updated if self.record is not None and self.state == "details_updated" else ""
 
 
 @dataclass(frozen=True)
@@ -135,7 +157,7 @@ class VenueVerifier:
     """Checks venue URLs against one site folder (its ``venues.pub`` and ``site.toml``)."""
 
     def __init__(self, site_dir: Path) -> None:
-        self.manifest: Manifest = manifest.load(site_dir)
+        self.manifest: Manifest = manifest.load(site_dir, lenient=True)  # a bad venue leaves the others checkable
         try:
             key = serialization.load_pem_public_key((site_dir / PUBLIC_KEY_FILE).read_bytes())
         except (OSError, ValueError) as exc:
@@ -152,30 +174,35 @@ class VenueVerifier:
         ids = (claim.site, claim.venue, claim.version)
         if claim.site != self.manifest.site or claim.kid != self.kid:
             why = f"site {claim.site!r}" if claim.site != self.manifest.site else "another key"
-            return VenueCheck("unknown_key", False, [f"signed by {why}, not by site {self.manifest.site!r}"], *ids)
+            return VenueCheck("unknown_key", False, [f"signed by {why}, not by site {self.manifest.site!r}"], *ids,
+                              state="foreign")
         message = signed_message(claim.base, claim.site, claim.venue, claim.version, claim.digests)
         try:
             self.public_key.verify(claim.signature, message)
         except InvalidSignature:
             return VenueCheck("bad", False, ["the signature does not match the URL's contents"], *ids)
         record = self.manifest.venue(claim.venue)
-        differences = self._differences(claim, record)
-        return VenueCheck("ok", not differences, differences, *ids, record=record)
+        state, differences = self._compare(claim, record)
+        return VenueCheck("ok", state in ("current", "details_updated"), differences, *ids, record=record,
+                          state=state, printed_for=self.manifest.venue_version(claim.venue, claim.version))
 
-    def _differences(self, claim: _Claim, record: Venue | None) -> list[str]:
+    def _compare(self, claim: _Claim, record: Venue | None) -> tuple[BoardState, list[str]]:
         if record is None:
-            return [f"venue {claim.venue!r} is not in the registry"]
-        out = []
-        if claim.version != record.version:
-            out.append(f"version: board {claim.version}, registry {record.version}")
-        current = field_digests(record)
-        for i, name in enumerate(FIELDS):
-            span = slice(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)
-            if claim.digests[span] != current[span]:
-                out.append(f"{name}: the board's differs from the registry's")
+            return "unknown_venue", [f"venue {claim.venue!r} is not in the registry"]
         if self.manifest.base_url and claim.base != self.manifest.base_url:
-            out.append(f"base_url: board {claim.base!r}, registry {self.manifest.base_url!r}")
-        return out
+            return "wrong_base", [f"base_url: board {claim.base!r}, registry {self.manifest.base_url!r}"]
+        current = field_digests(record)
+        changed = [f"{name}: the board's differs from the registry's" for i, name in enumerate(FIELDS)
+                   if claim.digests[i * DIGEST_BYTES:(i + 1) * DIGEST_BYTES]
+                   != current[i * DIGEST_BYTES:(i + 1) * DIGEST_BYTES]]
+        if changed:
+            return "place_changed", [f"version: board {claim.version}, registry {record.version}", *changed]
+        printed_for = self.manifest.venue_version(claim.venue, claim.version)
+        if claim.version != record.version and (printed_for is None or printed_for.printed != record.printed):
+            when = f" on {record.updated[:10]}" if record.updated else ""
+            return "details_updated", [f"details updated{when}: board version {claim.version}, registry "
+                                       + f"{record.version} (same place)"]
+        return "current", []  # an earlier version printing the same text (only hours or contact changed)
 
 
 def verify_venue_url(url: str, site_dir: Path) -> VenueCheck:

@@ -1,5 +1,5 @@
 """Read side of the store (fleet view, API, rules, reports) and the collector's own records
-(fleet alerts raised by rules, citizens' reports). Dialect-neutral SQL with ``?`` parameters."""
+(fleet alerts raised by rules; citizens' reports are in ``reports``). Dialect-neutral SQL with ``?`` parameters."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from entryscan.collector.store.validate import TextRefused, has_control, now_iso, printable
+from entryscan.collector.store.reports import ReportQueries
+from entryscan.collector.store.validate import now_iso, printable
 
 _ENTRY_COLUMNS = ("event_id", "site", "device", "incarnation", "door", "seq", "ts", "decision", "reason",
                   "credential_type", "subject", "policy_version", "clock_synced", "received_at")
 
 
-class Queries(ABC):
+class Queries(ReportQueries, ABC):
     @abstractmethod
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query; timestamps come back as ISO 8601 strings, booleans as bool."""
@@ -47,9 +48,12 @@ class Queries(ABC):
         return self._dicts(f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE site = ? AND ts >= ?"
                            " AND ts < ? ORDER BY ts, device, seq", (site, start, end), _ENTRY_COLUMNS)
 
-    def entry_times(self, site: str, device: str | None, since: str) -> list[str]:
-        return [t for (t,) in self._rows("SELECT ts FROM entry_events WHERE site = ? AND (CAST(? AS TEXT) IS NULL OR device = ?)"
-                                         " AND ts >= ? ORDER BY ts", (site, device, device, since))]
+    def entry_times(self, site: str, device: str | None, since: str, until: str | None = None) -> list[str]:
+        """Entry timestamps of a site (or one door) with ``since <= ts`` (and ``ts < until`` when given)."""
+        return [t for (t,) in self._rows(
+            "SELECT ts FROM entry_events WHERE site = ? AND (CAST(? AS TEXT) IS NULL OR device = ?)"
+            " AND ts >= ? AND (CAST(? AS TEXT) IS NULL OR ts < ?) ORDER BY ts",
+            (site, device, device, since, until, until))]
 
     def decisions_by_reason(self, site: str, device: str) -> list[dict[str, Any]]:
         """Accepts and denies of one door counted by reason code, most frequent first."""
@@ -145,43 +149,6 @@ class Queries(ABC):
             r["open"] = r["cleared_at"] is None
         return rows
 
-    # -- citizens' reports ---------------------------------------------------------------------------
-
-    def add_report(self, site: str, venue: str, body: str, contact: str, client: str) -> int:
-        """Store a citizen's report; raises ``TextRefused`` for control characters (line breaks and tabs
-        in the body are fine): whatever form or API sends it, no database error reaches the caller."""
-        if any(has_control(v) for v in (site, venue, contact, client)) or has_control(body, multiline=True):
-            raise TextRefused("the report holds control characters")
-        return int(self._rows("INSERT INTO citizen_reports(site, venue, body, contact, client, created_at)"
-                              " VALUES (?,?,?,?,?,?) RETURNING id",
-                              (site, venue, body, contact, client, now_iso()))[0][0])
-
-    def close_report(self, report_id: int) -> bool:
-        return self._exec("UPDATE citizen_reports SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
-                          (now_iso(), report_id)) > 0
-
-    def report_count(self, open_only: bool = False) -> int:
-        where = " WHERE closed_at IS NULL" if open_only else ""
-        return int(self._rows(f"SELECT COUNT(*) FROM citizen_reports{where}")[0][0])
-
-    def reports(self, open_only: bool = False, *, limit: int = 1000, before: int | None = None) -> list[dict[str, Any]]:
-        """Newest first, ``limit`` at most, ids below ``before`` only (paging: pass the last id seen)."""
-        names = ("id", "site", "venue", "body", "contact", "created_at", "closed_at")
-        where, params = _page_filter("closed_at", open_only, limit, before)
-        rows = self._dicts(f"SELECT {', '.join(names)} FROM citizen_reports{where} ORDER BY id DESC LIMIT ?",
-                           params, names)
-        for r in rows:
-            r["open"] = r["closed_at"] is None
-        return rows
-
-
-def _page_filter(closed: str, open_only: bool, limit: int, before: int | None) -> tuple[str, list[Any]]:
-    clauses, params = ([f"{closed} IS NULL"] if open_only else []), []
-    if before is not None:
-        clauses.append("id < ?")
-        params.append(before)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), [*params, max(1, min(limit, 1000))]
-
 
 def _json_or_empty(text: str | None) -> dict[str, Any]:
     if not text:
@@ -191,3 +158,11 @@ def _json_or_empty(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def _page_filter(closed: str, open_only: bool, limit: int, before: int | None) -> tuple[str, list[Any]]:
+    clauses, params = ([f"{closed} IS NULL"] if open_only else []), []
+    if before is not None:
+        clauses.append("id < ?")
+        params.append(before)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), [*params, max(1, min(limit, 1000))]

@@ -122,8 +122,50 @@ FROM k LEFT JOIN device_status d ON d.site = k.site AND d.device = k.device
 CREATE VIEW device_versions AS SELECT site, device, kind, name, version, since, issued_at FROM held_versions;
 """
 
+# Version 4 (both stores): citizens' reports get a lifecycle (category, receipt code, status, commune,
+# public answer, rating, optional photo and shared place) with every state change in ``report_events``;
+# ``board_checks`` counts, per venue and day, the boards citizens checked that were not current.
+# The ``reports`` view keeps its columns and gains the lifecycle ones (never the receipt: it is the
+# citizen's key to the public receipt page).
+_REPORTS = """
+CREATE TABLE board_checks (
+    site TEXT NOT NULL, venue TEXT NOT NULL, state TEXT NOT NULL, day TEXT NOT NULL,
+    count BIGINT NOT NULL DEFAULT 0, last_at {ts} NOT NULL, PRIMARY KEY (site, venue, state, day));
+ALTER TABLE citizen_reports ADD COLUMN category TEXT NOT NULL DEFAULT 'other';
+ALTER TABLE citizen_reports ADD COLUMN receipt TEXT;
+ALTER TABLE citizen_reports ADD COLUMN status TEXT NOT NULL DEFAULT 'received';
+ALTER TABLE citizen_reports ADD COLUMN commune TEXT NOT NULL DEFAULT '';
+ALTER TABLE citizen_reports ADD COLUMN answer TEXT;
+ALTER TABLE citizen_reports ADD COLUMN answered_at {ts};
+ALTER TABLE citizen_reports ADD COLUMN rating INTEGER;
+ALTER TABLE citizen_reports ADD COLUMN rated_at {ts};
+ALTER TABLE citizen_reports ADD COLUMN photo_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE citizen_reports ADD COLUMN place_lat {real};
+ALTER TABLE citizen_reports ADD COLUMN place_lon {real};
+ALTER TABLE citizen_reports ADD COLUMN board_version INTEGER;
+UPDATE citizen_reports SET status = 'closed' WHERE closed_at IS NOT NULL;
+CREATE UNIQUE INDEX citizen_reports_receipt ON citizen_reports(receipt);
+CREATE INDEX citizen_reports_client ON citizen_reports(client, created_at);
+CREATE INDEX citizen_reports_venue ON citizen_reports(site, venue, created_at);
+CREATE TABLE report_photos (report_id BIGINT PRIMARY KEY, mime TEXT NOT NULL, data {blob} NOT NULL);
+CREATE TABLE report_events (
+    id {serial}, report_id BIGINT NOT NULL, at {ts} NOT NULL, actor TEXT NOT NULL,
+    action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX report_events_report ON report_events(report_id, id);
+INSERT INTO report_events(report_id, at, actor, action) SELECT id, created_at, 'citizen', 'received'
+    FROM citizen_reports;
+INSERT INTO report_events(report_id, at, actor, action) SELECT id, closed_at, 'office', 'closed'
+    FROM citizen_reports WHERE closed_at IS NOT NULL;
+DROP VIEW reports;
+CREATE VIEW reports AS SELECT id, site, venue, body, contact, created_at, closed_at,
+    (closed_at IS NULL) AS open, category, status, commune, answer, answered_at, rating, rated_at,
+    (photo_bytes > 0) AS has_photo, place_lat, place_lon FROM citizen_reports;
+"""
+
 SQLITE_MIGRATIONS: list[str] = [_SQLITE_V1, _SQLITE_V2 + _VIEWS,
-                                _VERSIONS.format(ts="TEXT", agg="json_group_object")]
+                                _VERSIONS.format(ts="TEXT", agg="json_group_object"),
+                                _REPORTS.format(ts="TEXT", real="REAL", blob="BLOB",
+                                                serial="INTEGER PRIMARY KEY AUTOINCREMENT")]
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
@@ -162,4 +204,6 @@ CREATE TABLE citizen_reports (
     contact TEXT NOT NULL, client TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, closed_at TIMESTAMPTZ);
 """
 
-POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS, _VERSIONS.format(ts="TIMESTAMPTZ", agg="json_object_agg")]
+POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS, _VERSIONS.format(ts="TIMESTAMPTZ", agg="json_object_agg"),
+                                  _REPORTS.format(ts="TIMESTAMPTZ", real="DOUBLE PRECISION", blob="BYTEA",
+                                                  serial="BIGSERIAL PRIMARY KEY")]
