@@ -51,7 +51,7 @@ def test_serve_ingests_and_pushes_live_events(mosquitto: Mosquitto, tmp_path: Pa
         fleet = _get(f"{base}/api/fleet", TOKEN)
         assert [(d["device"], d["entries"]) for d in fleet["devices"]] == [("door-1", 1)]
         # Prometheus metrics of the same process, behind the API token.
-        assert _status(f"{base}/metrics") == 303  # to the login page
+        assert _status(f"{base}/metrics") == 401  # a scraper without the token is refused, as under /api/
         metrics = _text(f"{base}/metrics", TOKEN)
         assert 'entryscan_ingest_messages_total{kind="entry"} 1.0' in metrics
         assert "entryscan_ingest_lag_seconds_count 1.0" in metrics and "entryscan_batch_commit_seconds_count" in metrics
