@@ -46,6 +46,11 @@ class Topics:
         """Live accepted scans for Home Assistant's tag scanner (never journal replays)."""
         return f"{self.base}/tag"
 
+    @property
+    def event(self) -> str:
+        """Live decisions for Home Assistant's event entity: each decision once, as it is made (never a replay)."""
+        return f"{self.base}/event"
+
     def cmd(self, verb: str) -> str:
         return f"{self.base}/cmd/{verb}"
 
@@ -74,13 +79,9 @@ class Topics:
 
     @property
     def discovery(self) -> str:
-        """Home Assistant device-based discovery config topic."""
-        return f"{self.discovery_prefix}/device/{self.device}/config"
-
-    @property
-    def tag_discovery(self) -> str:
-        """Home Assistant tag-scanner discovery (per-entity: tags cannot be declared in the device message)."""
-        return f"{self.discovery_prefix}/tag/{self.device}/scan/config"
+        """Home Assistant device-based discovery config topic; node id ``entryscan_<site>``, object id the device
+        (the device id alone collided between sites sharing a broker)."""
+        return f"{self.discovery_prefix}/device/entryscan_{self.site}/{self.device}/config"
 
     @property
     def ha_status(self) -> str:
