@@ -88,6 +88,13 @@ class Topics:
         """Home Assistant's birth/will topic (``online`` after an HA restart)."""
         return f"{self.discovery_prefix}/status"
 
+    def published(self, verbs: tuple[str, ...] = ("identify", "state")) -> list[str]:
+        """Every topic this door publishes on (the broker ACL must grant each; tests/provisioning checks it)."""
+        from entryscan.device.delivery.discovery import legacy_topics  # discovery imports this module
+
+        return [self.status, self.state, self.entry, self.alert, self.tag, self.event, self.discovery,
+                *legacy_topics(self), *(self.cmd_result(v) for v in verbs), f"{self.base}/selftest"]
+
     def for_kind(self, kind: str) -> str:
         """The topic an outbox row of ``kind`` ('entry' | 'alert') goes to."""
         return self.entry if kind == "entry" else self.alert
