@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from test_publisher are the parameters
 """Home Assistant discovery, live events and refused control messages, against a real mosquitto.
 
 Home Assistant itself is driven in tests/ha (slow); these check what the door puts on the broker.
@@ -15,7 +16,8 @@ from entryscan.device.config.settings import MqttConfig
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.publisher import MqttPublisher
 from tests.conftest import MosquittoFactory
-from tests.delivery.test_publisher import DEV, FAST, FIELDS, Rig, listeners, rig_factory  # noqa: F401
+from tests.delivery.test_publisher import DEV, FAST, FIELDS, Rig
+from tests.delivery.test_publisher import listeners, rig_factory  # noqa: F401 - the fixtures
 from tests.support import StepClock, wait_for
 from tests.support.mosquitto import Listener, Mosquitto
 
