@@ -16,8 +16,7 @@ from entryscan.device.config.settings import MqttConfig
 from entryscan.device.delivery.journal import Journal
 from entryscan.device.delivery.publisher import MqttPublisher
 from tests.conftest import MosquittoFactory
-from tests.delivery.test_publisher import DEV, FAST, FIELDS, Rig
-from tests.delivery.test_publisher import listeners, rig_factory  # noqa: F401 - the fixtures
+from tests.delivery.test_publisher import DEV, FAST, FIELDS, Rig, listeners, rig_factory  # noqa: F401 - the fixtures
 from tests.support import StepClock, wait_for
 from tests.support.mosquitto import Listener, Mosquitto
 
