@@ -94,6 +94,9 @@ class NullNotifier:
     def tag_scanned(self, tag_id: str) -> None:
         return None
 
+    def decided(self, event: dict[str, object]) -> None:
+        return None
+
 
 class DecidePath:
     """ScanLoop.process up to the decision: decode -> debounce -> policy (no journal, no feedback)."""

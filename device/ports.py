@@ -63,3 +63,6 @@ class Notifier(Protocol):
 
     def tag_scanned(self, tag_id: str) -> None:
         """An accept was just shown at the door (live, never a replay): Home Assistant's tag scanner hears it."""
+
+    def decided(self, event: dict[str, object]) -> None:
+        """A decision was just shown at the door (live, never a replay): Home Assistant's event entity fires."""

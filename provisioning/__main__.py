@@ -71,6 +71,10 @@ def add_site_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                                                        "(then run broker again and reload mosquitto)")
     _site_dir(remove)
     remove.add_argument("--device", required=True, metavar="ID")
+    remove.add_argument("--broker", metavar="mqtts://HOST:PORT",
+                        help="also clear the door's retained Home Assistant discovery on this broker")
+    remove.add_argument("--broker-dir", type=Path, metavar="DIR",
+                        help="the folder `broker` wrote (its collector certificate clears the discovery)")
 
     broker = _add(sub, "broker", cmd_broker, "write a complete TLS mosquitto config with the ACL for every device")
     _site_dir(broker)
@@ -123,11 +127,33 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def manifest_site(site_dir: Path, device: str) -> str:
+    from entryscan.provisioning import manifest
+
+    site = manifest.load(site_dir)
+    if site.device(device) is None:
+        raise ConfigError("--device", f"{device!r} is not a device of site {site.site}")
+    return site.site
+
+
 def cmd_device_remove(args: argparse.Namespace) -> int:
     from entryscan.provisioning.devices import remove_device
 
+    if (args.broker is None) != (args.broker_dir is None):
+        raise ConfigError("--broker", "--broker and --broker-dir go together")
+    site = manifest_site(args.site_dir, args.device)
+    cleared = []
+    if args.broker is not None:  # first: a refusal leaves the door in the manifest, so the command can be rerun
+        from entryscan.provisioning.forget import clear_discovery
+
+        cleared = clear_discovery(args.broker, args.broker_dir, site, args.device)
     record = remove_device(args.site_dir, args.device)
     print(f"retired {record.id} (certificate serial {record.certificate_serial or 'unknown'})")
+    for topic in cleared:
+        print(f"cleared {topic}")
+    if args.broker is None:
+        print("Home Assistant keeps showing the door until its retained discovery is cleared: run this with "
+              "--broker mqtts://HOST:PORT --broker-dir BROKER_DIR, or clear the topics by hand", file=sys.stderr)
     print(f"next: entryscan-provision broker --site-dir {args.site_dir} --out BROKER_DIR --host HOST, then reload "
           "mosquitto: the ACL drops the device and the CRL revokes its certificate", file=sys.stderr)
     return EX_OK
@@ -138,8 +164,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
     files = write_broker(args.site_dir, args.out, args.host, args.port, args.bind, args.data_dir)
     _print_files(files)
-    print(f"run: mosquitto -c {args.out.resolve() / 'mosquitto.conf'} (after adding devices: run this again "
-          "and reload mosquitto with SIGHUP)", file=sys.stderr)
+    print(f"run: mosquitto -c {args.out.resolve() / 'mosquitto.conf'} (as root or as its owner; after adding "
+          "devices: run this again and reload mosquitto with SIGHUP)", file=sys.stderr)
     return EX_OK
 
 

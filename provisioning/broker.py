@@ -10,12 +10,18 @@ every door's entry/alert/status/state and writes the confirmations.
 
 Running it again after ``device add`` regenerates ``acl`` and ``mosquitto.conf``
 and keeps the existing server and collector keys and certificates.
+
+Run as root, mosquitto drops to its own user before it reads ``acl_file`` and the certificates, so the folder,
+the files mosquitto reads and its data folder are given to the ``mosquitto`` user (the collector's key stays
+root's) and the config names that user; run as anyone else, mosquitto keeps that user and the files stay theirs.
+Either way ``mosquitto -c <folder>/mosquitto.conf``, the command in the config's header, starts it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import pwd
 import re
 from pathlib import Path
 
@@ -27,8 +33,17 @@ from entryscan.provisioning import manifest
 from entryscan.provisioning.pki import SiteCA, cert_pem, new_leaf_key, revocation_list
 
 COLLECTOR = "collector"
-DEVICE_WRITES = ("status", "state", "entry", "alert", "cmd/+/result")
+# tag: live accepts for Home Assistant's tag scanner; event: live decisions for its event entity.
+DEVICE_WRITES = ("status", "state", "entry", "alert", "cmd/+/result", "tag", "event")
 COLLECTOR_READS = ("entry", "alert", "status", "state")
+BROKER_USER = "mosquitto"  # the user mosquitto drops to when started as root (its default `user`)
+
+
+def discovery_topics(site: str, device: str, discovery_prefix: str = "homeassistant") -> list[str]:
+    """The door's Home Assistant discovery topic, then the two earlier releases used (which it clears)."""
+    return [f"{discovery_prefix}/device/entryscan_{site}/{device}/config",
+            f"{discovery_prefix}/device/{device}/config",
+            f"{discovery_prefix}/tag/{device}/scan/config"]
 
 
 def device_acl(prefix: str, site: str, device: str, discovery_prefix: str = "homeassistant") -> list[str]:
@@ -36,8 +51,7 @@ def device_acl(prefix: str, site: str, device: str, discovery_prefix: str = "hom
     return [
         f"user {device}",
         *(f"topic write {base}/{leaf}" for leaf in DEVICE_WRITES),
-        f"topic write {discovery_prefix}/device/{device}/config",
-        f"topic write {discovery_prefix}/tag/{device}/scan/config",
+        *(f"topic write {topic}" for topic in discovery_topics(site, device, discovery_prefix)),
         f"topic read {base}/cmd/+",
         f"topic read {base}/confirm",
         f"topic read {prefix}/{site}/lists/#",
@@ -48,24 +62,30 @@ def device_acl(prefix: str, site: str, device: str, discovery_prefix: str = "hom
     ]
 
 
-def collector_acl(prefix: str) -> list[str]:
+def collector_acl(prefix: str, site: str = "", devices: tuple[str, ...] = ()) -> list[str]:
+    # The collector identity may clear the retained Home Assistant discovery of the site's doors, present and
+    # retired: `device remove --broker` does it, so a retired door leaves Home Assistant.
+    clear = [f"topic write {t}" for d in devices for t in discovery_topics(site, d)]
     return [f"user {COLLECTOR}", *(f"topic read {prefix}/+/+/{leaf}" for leaf in COLLECTOR_READS),
-            f"topic write {prefix}/+/+/confirm", ""]
+            f"topic write {prefix}/+/+/confirm", *clear, ""]
 
 
 def render_acl(site: manifest.Manifest) -> str:
     # mosquitto applies the lines above the first "user" to every client, anonymous or not: keep it empty.
     lines = [f"# mosquitto ACL for site {site.site}, generated from site.toml by entryscan-provision broker.",
              "# The username is the client certificate's CN (use_identity_as_username true).", ""]
-    lines += collector_acl(site.prefix)
+    ids = tuple(dict.fromkeys([*(d.id for d in site.devices), *(d.id for d in site.retired_devices)]))
+    lines += collector_acl(site.prefix, site.site, ids)
     for device in site.devices:
         lines += device_acl(site.prefix, site.site, device.id)
     return "\n".join(lines)
 
 
-def render_conf(out: Path, port: int, bind: str, data_dir: Path) -> str:
+def render_conf(out: Path, port: int, bind: str, data_dir: Path, user: str) -> str:
     lines = [
-        "# mosquitto configuration written by entryscan-provision broker; run: mosquitto -c THIS_FILE",
+        f"# mosquitto configuration written by entryscan-provision broker; run: mosquitto -c {out / 'mosquitto.conf'}",
+        f"# Started as root, mosquitto drops to this user, who owns this folder: {user}",
+        f"user {user}",
         "per_listener_settings false",
         "allow_anonymous false",
         f"acl_file {out / 'acl'}",
@@ -145,5 +165,29 @@ def write_broker(site_dir: Path, out: Path, host: str, port: int = 8883, bind: s
     _replace_text(out / "acl", render_acl(site))
     revoked = [int(d.certificate_serial, 16) for d in site.retired_devices if d.certificate_serial]
     _replace_text(out / "crl.pem", revocation_list(ca, revoked).decode())
-    _replace_text(out / "mosquitto.conf", render_conf(out, port, bind, data))
+    user = _broker_user()
+    _replace_text(out / "mosquitto.conf", render_conf(out, port, bind, data, user))
+    if os.geteuid() == 0 and user != "root":
+        _give(user, [out, data, *(out / n for n in BROKER_READS)])
     return sorted(p for p in out.iterdir() if p.is_file())
+
+
+# What mosquitto opens after dropping privileges; the collector's key and certificate are not among them.
+BROKER_READS = ("ca.pem", "server.pem", "server.key", "acl", "crl.pem", "mosquitto.conf")
+
+
+def _broker_user() -> str:
+    """The user the broker will run as: mosquitto's own when we are root (if it exists), else ourselves."""
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(BROKER_USER)
+            return BROKER_USER
+        except KeyError:
+            return "root"  # no mosquitto user on this machine: it would have nobody to drop to
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _give(user: str, paths: list[Path]) -> None:
+    entry = pwd.getpwnam(user)
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -83,6 +83,8 @@ class _Link:
     first_ack: float = 0.0
     rejections: list[tuple[OutboxRow, ReasonCode]] = field(default_factory=list)
     control: dict[int, str] = field(default_factory=dict)  # mid -> what (status/state/discovery)
+    control_topics: dict[int, str] = field(default_factory=dict)  # mid -> topic, to name a refused one
+    control_rejections: list[tuple[str, str, ReasonCode]] = field(default_factory=list)  # (what, topic, rc)
     stopped_mid: int | None = None
     stopped_acked: bool = False
     discovery_due: bool = False
@@ -123,6 +125,7 @@ class _Link:
     def publish_control(self, what: str, topic: str, payload: str, retain: bool = True) -> int:
         mid = self.client.publish(topic, payload, qos=1, retain=retain).mid
         self.control[mid] = what
+        self.control_topics[mid] = topic
         return mid
 
     def publish_result(self, topic: str, payload: str, stats: PublisherStats) -> None:
@@ -134,7 +137,8 @@ class _Link:
             return
         self.publish_control("result", topic, payload, retain=False)
 
-    def on_puback(self, mid: int, rc: ReasonCode, now: float) -> Literal["acked", "rejected", "control"]:
+    def on_puback(self, mid: int, rc: ReasonCode,
+                  now: float) -> Literal["acked", "rejected", "control", "control_rejected"]:
         """Sort one PUBACK; journal work happens later, outside paho's callback.
 
         0x10 "no matching subscribers" is a success code, but the broker dropped the message: it counts as acked
@@ -143,10 +147,16 @@ class _Link:
         flight = self.inflight.pop(mid, None)
         if flight is None:
             what = self.control.pop(mid, None)
+            topic = self.control_topics.pop(mid, "")
             if mid == self.stopped_mid:
                 self.stopped_acked = True
             if what is not None and rc.is_failure:
-                log.warning("mqtt: broker rejected the %s message: %s", what, rc.getName())
+                # Counted and alerted like a refused row (rejections.py): a broker ACL that refuses the tag or
+                # discovery topic otherwise left Home Assistant deaf while the state said mqtt_rejected: 0.
+                log.warning("mqtt: broker rejected the %s message on %s: %s", what, topic, rc.getName())
+                if len(self.control_rejections) < MAX_PENDING_RESULTS * 4:  # bounded while no journal takes them
+                    self.control_rejections.append((what, topic, rc))
+                return "control_rejected"
             return "control"
         if rc.is_failure:
             self.rejections.append((flight.row, rc))

@@ -129,6 +129,11 @@ class MqttPublisher:
         self._control.tag_scanned(tag_id)
         self._wake.set()
 
+    def decided(self, event: dict[str, object]) -> None:
+        """A decision just shown at the door, for Home Assistant's event entity (called from the scan thread)."""
+        self._control.decided(event)
+        self._wake.set()
+
     def publish_state(self) -> None:
         self._state_due.set()
         self._wake.set()
@@ -301,11 +306,11 @@ class MqttPublisher:
         if link is None or link.client is not client:
             return
         outcome = link.on_puback(mid, rc, self._clock.monotonic())
-        if outcome != "control":
+        if outcome not in ("control", "control_rejected"):
             self._probe.answered(link)
         if outcome == "acked":
             self.stats.acked += 1
-        elif outcome == "rejected":
+        elif outcome in ("rejected", "control_rejected"):
             self.stats.rejected += 1
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:

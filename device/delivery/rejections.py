@@ -1,4 +1,5 @@
-"""Broker rejections (reason code >= 0x80): keep the row, defer its retry, alert at most once a minute; and
+"""Broker rejections (reason code >= 0x80): keep the row, defer its retry, alert at most once a minute (refused
+control messages, such as status, state, discovery, tag scans and command results, are alerted the same way); and
 client errors (a paho callback or journal bug that ended a link): log each, alert at most every five minutes."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Rejections:
         self._tuning = tuning
         self._topics = topics
         self._stats = stats
-        self._since_alert: list[tuple[OutboxRow, ReasonCode]] = []
+        self._since_alert: list[tuple[str, ReasonCode, OutboxRow | None]] = []  # (topic, rc, row if a row)
         self._next_alert = 0.0
 
     def handle(self, link: _Link, journal: Journal) -> None:
@@ -41,8 +42,12 @@ class Rejections:
             if not alert_row:
                 # Alerts about rejected alert rows would loop forever if the alert
                 # topic itself is denied; those rows just wait out a long backoff.
-                self._since_alert.append((row, rc))
+                self._since_alert.append((self._topics.for_kind(row.kind), rc, row))
+        for what, topic, rc in link.control_rejections:
+            if what != "alert":  # a refused alert topic cannot carry an alert about itself
+                self._since_alert.append((topic, rc, None))
         link.rejections = []
+        link.control_rejections = []
 
     def alert_due(self, now: float) -> bool:
         return bool(self._since_alert) and now >= self._next_alert
@@ -50,11 +55,12 @@ class Rejections:
     def alert(self, journal: Journal, now: float) -> None:
         """One ``publish_rejected`` alert for every rejection since the last one."""
         rejected = self._since_alert
-        row, rc = rejected[-1]
-        journal.record_alert("publish_rejected", {
-            "topic": self._topics.for_kind(row.kind), "reason_code": rc.value, "reason": rc.getName(),
-            "rejected": len(rejected), "event_id": row.event_id, "attempts": row.attempts + 1,
-        })
+        topic, rc, row = rejected[-1]
+        detail: dict[str, object] = {"topic": topic, "reason_code": rc.value, "reason": rc.getName(),
+                                     "rejected": len(rejected), "topics": sorted({t for t, _, _ in rejected})}
+        if row is not None:
+            detail.update(event_id=row.event_id, attempts=row.attempts + 1)
+        journal.record_alert("publish_rejected", detail)
         self._stats.reject_alerts += 1
         self._since_alert = []
         self._next_alert = now + REJECT_ALERT_INTERVAL_S

@@ -46,6 +46,11 @@ class Topics:
         """Live accepted scans for Home Assistant's tag scanner (never journal replays)."""
         return f"{self.base}/tag"
 
+    @property
+    def event(self) -> str:
+        """Live decisions for Home Assistant's event entity: each decision once, as it is made (never a replay)."""
+        return f"{self.base}/event"
+
     def cmd(self, verb: str) -> str:
         return f"{self.base}/cmd/{verb}"
 
@@ -74,18 +79,21 @@ class Topics:
 
     @property
     def discovery(self) -> str:
-        """Home Assistant device-based discovery config topic."""
-        return f"{self.discovery_prefix}/device/{self.device}/config"
-
-    @property
-    def tag_discovery(self) -> str:
-        """Home Assistant tag-scanner discovery (per-entity: tags cannot be declared in the device message)."""
-        return f"{self.discovery_prefix}/tag/{self.device}/scan/config"
+        """Home Assistant device-based discovery config topic; node id ``entryscan_<site>``, object id the device
+        (the device id alone collided between sites sharing a broker)."""
+        return f"{self.discovery_prefix}/device/entryscan_{self.site}/{self.device}/config"
 
     @property
     def ha_status(self) -> str:
         """Home Assistant's birth/will topic (``online`` after an HA restart)."""
         return f"{self.discovery_prefix}/status"
+
+    def published(self, verbs: tuple[str, ...] = ("identify", "state")) -> list[str]:
+        """Every topic this door publishes on (the broker ACL must grant each; tests/provisioning checks it)."""
+        from entryscan.device.delivery.discovery import legacy_topics  # discovery imports this module
+
+        return [self.status, self.state, self.entry, self.alert, self.tag, self.event, self.discovery,
+                *legacy_topics(self), *(self.cmd_result(v) for v in verbs), f"{self.base}/selftest"]
 
     def for_kind(self, kind: str) -> str:
         """The topic an outbox row of ``kind`` ('entry' | 'alert') goes to."""

@@ -194,6 +194,7 @@ class ScanLoop:
         subject = event.get("subject")
         if decision.accepted and isinstance(subject, str) and subject:
             self._notifier.tag_scanned(subject)
+        self._notifier.decided(event)
         if self._on_event is not None:
             self._on_event(event)
         return event

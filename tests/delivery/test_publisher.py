@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -273,39 +272,6 @@ def test_lwt_offline_when_publisher_process_killed(mosquitto: Mosquitto, tmp_pat
         proc.wait(5)
     late = listeners(mosquitto.url, [f"{DEV}/status"])
     assert wait_for(lambda: late.on("/status") == [b"offline"], 5)  # retained
-
-
-def test_home_assistant_discovery(mosquitto: Mosquitto, rig_factory: Any, listeners: Any) -> None:
-    rig = rig_factory(mosquitto.url, discovery=True)
-    listener = listeners(mosquitto.url, ["homeassistant/device/+/config"])
-    rig.publisher.start()
-    assert wait_for(lambda: len(listener.on("/config")) == 1)
-    config = json.loads(listener.on("/config")[0])
-    assert config["dev"]["ids"] == ["entryscan_hq_door_1"] and config["o"]["name"] == "entryscan"
-    cmps = config["cmps"]
-    assert {c["p"] for c in cmps.values()} == {"event", "sensor", "binary_sensor", "button"}
-    assert cmps["identify"]["command_topic"] == f"{DEV}/cmd/identify"
-    assert cmps["identify"]["device_class"] == "identify"
-    assert cmps["entry"]["event_types"] == ["accept", "deny"] and cmps["entry"]["state_topic"] == f"{DEV}/entry"
-    assert cmps["camera"]["device_class"] == "problem"
-    assert config["availability"] == [{"topic": f"{DEV}/status", "payload_available": "online",
-                                       "payload_not_available": "offline"}]
-    assert len({c["unique_id"] for c in cmps.values()}) == 4
-    # Untrusted input on the subscribed topic: garbage is ignored, "online" republishes.
-    for junk in (b"\xff\xfe\x00", b"x" * 10_000, b"offline"):
-        listener.publish("homeassistant/status", junk)
-    listener.publish("homeassistant/status", b"online")
-    assert wait_for(lambda: len(listener.on("/config")) == 2)
-    time.sleep(0.3)
-    assert len(listener.on("/config")) == 2 and rig.publisher.alive() and rig.publisher.connected
-    late = listeners(mosquitto.url, ["homeassistant/device/+/config"])
-    assert wait_for(lambda: len(late.on("/config")) == 1)  # retained
-    tags = listeners(mosquitto.url, ["homeassistant/tag/+/+/config"])
-    assert wait_for(lambda: len(tags.on("/config")) == 1)
-    tag = json.loads(tags.on("/config")[0])
-    # Not the entry topic: that one carries denies and journal replays, and HA keeps every new tag id forever.
-    assert tag["topic"] == f"{DEV}/tag" and "value_template" not in tag
-    assert tag["device"]["identifiers"] == config["dev"]["ids"]
 
 
 def test_backoff_delay_bounds_and_jitter() -> None:

@@ -1,17 +1,19 @@
-"""A real mosquitto started from the configuration ``entryscan-provision broker`` writes.
+"""A real mosquitto started exactly as ``entryscan-provision broker`` says: ``mosquitto -c <folder>/mosquitto.conf``.
 
-The only substitution: as root, mosquitto would drop to user "mosquitto", who cannot read pytest's 0700
-folders, so the test appends ``user root`` (a real install chowns the folder to mosquitto instead).
+As root, mosquitto drops to user "mosquitto" before it opens acl_file; ``broker`` gives it the folder. The site
+is made under a folder others may traverse (pytest's own are 0700 root), as /etc/mosquitto/... would be. Before,
+the test appended ``user root`` because the generated folder was unusable as generated.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,12 +62,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
     binary = mosquitto_binary()
     if binary is None:
         pytest.skip("mosquitto binary not installed (apt-get install mosquitto); CI installs it")
-    hq = make_site(tmp_path, "hq", ("door-a", "door-b"), free_port())
-    conf = hq.broker_dir / "mosquitto.conf"
-    if os.geteuid() == 0:
-        conf.write_text(conf.read_text() + "\nuser root\n")
+    root = Path(tempfile.mkdtemp(prefix="entryscan-broker-"))
+    root.chmod(0o755)
+    hq = make_site(root, "hq", ("door-a", "door-b"), free_port())
     log = (tmp_path / "mosquitto.log").open("wb")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
+    proc = subprocess.Popen(run_command(hq.broker_dir / "mosquitto.conf"), stdout=log, stderr=log)
     try:
         assert wait_for(lambda: _listening(hq.port) or proc.poll() is not None, timeout=10)
         assert proc.poll() is None, (tmp_path / "mosquitto.log").read_text()
@@ -75,6 +76,15 @@ def site(tmp_path: Path) -> Iterator[Site]:
         proc.kill()
         proc.wait(10)
         log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_command(conf: Path) -> list[str]:
+    """The command the generated config's header names (its first line: "... run: mosquitto -c PATH")."""
+    header = conf.read_text().splitlines()[0]
+    command = header.split("run: ", 1)[1].split()
+    assert command[:2] == ["mosquitto", "-c"] and Path(command[2]) == conf, header
+    return [str(mosquitto_binary()), *command[1:]]
 
 
 def _listening(port: int) -> bool:

@@ -62,12 +62,16 @@ class Notified:
     def __init__(self) -> None:
         self.count = 0
         self.tags: list[str] = []
+        self.decisions: list[dict[str, object]] = []
 
     def notify(self) -> None:
         self.count += 1
 
     def tag_scanned(self, tag_id: str) -> None:
         self.tags.append(tag_id)
+
+    def decided(self, event: dict[str, object]) -> None:
+        self.decisions.append(event)
 
 
 @pytest.fixture

@@ -57,6 +57,9 @@ class Quiet:
     def tag_scanned(self, tag_id: str) -> None:
         pass
 
+    def decided(self, event: dict[str, object]) -> None:
+        pass
+
 
 class NoCamera:
     name = "none"
