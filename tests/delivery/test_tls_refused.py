@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -43,8 +44,9 @@ def start_broker(site: Site, conf: Path, log: Path) -> subprocess.Popen[bytes]:
     binary = mosquitto_binary()
     if binary is None:
         pytest.skip("mosquitto binary not installed (apt-get install mosquitto); CI installs it")
-    if os.geteuid() == 0 and "\nuser root\n" not in conf.read_text():  # as in test_broker.py: root mosquitto would drop to a user who cannot read tmp_path
-        conf.write_text(conf.read_text() + "\nuser root\n")
+    if os.geteuid() == 0:  # root mosquitto would drop to its generated `user`, who cannot traverse pytest's 0700 tmp_path
+        text = re.sub(r"(?m)^user .*$", "user root", conf.read_text())
+        conf.write_text(text if "\nuser root" in text else text + "\nuser root\n")
     with log.open("wb") as out:
         proc = subprocess.Popen([binary, "-c", str(conf)], stdout=out, stderr=out)
     assert wait_for(lambda: _listening(site.port) or proc.poll() is not None, timeout=10)
