@@ -53,6 +53,8 @@ def add_site_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     init.add_argument("--timezone", default="", metavar="AREA/CITY",
                       help="IANA time zone of the venues' opening hours, e.g. Asia/Ho_Chi_Minh "
                            "(default: none in the manifest; the collector's --timezone applies)")
+    init.add_argument("--language", default="vi", choices=("vi", "en"),
+                      help="default language of the site's office and venue pages (default: vi)")
 
     device = sub.add_parser("device", help="devices of the site").add_subparsers(dest="device_command",
                                                                                  required=True)
@@ -110,7 +112,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def cmd_site_init(args: argparse.Namespace) -> int:
     from entryscan.provisioning.site import init_site
 
-    _print_files(init_site(args.dir, args.site, args.name or args.site, args.prefix, args.timezone))
+    _print_files(init_site(args.dir, args.site, args.name or args.site, args.prefix, args.timezone, args.language))
     print(f"next: entryscan-provision device add --site-dir {args.dir} ... and broker --site-dir {args.dir} ...; "
           "keep ca.key, issuer.key, lists.key and venues.key offline.", file=sys.stderr)
     return EX_OK

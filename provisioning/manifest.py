@@ -46,6 +46,18 @@ def check_text(value: str, what: str, *, required: bool = True, limit: int = MAX
     return value
 
 
+LANGUAGES = ("vi", "en")
+
+
+def check_language(value: object, what: str) -> str:
+    """A site's page language: one of ``LANGUAGES``, or empty for the office's default."""
+    if value in ("", None):
+        return ""
+    if value not in LANGUAGES:
+        raise ConfigError(what, f"want one of {', '.join(LANGUAGES)}, got {value!r}")
+    return str(value)
+
+
 def check_timezone(value: object, what: str) -> str:
     """An IANA time zone name (``Asia/Ho_Chi_Minh``) the system's zone database knows, or empty."""
     if value == "":
@@ -133,6 +145,7 @@ class Manifest:
     prefix: str = "entryscan"
     base_url: str = ""
     timezone: str = ""  # the venues' opening hours are local time here (IANA name; empty: the collector's)
+    language: str = ""  # the office's and venue pages' default language: "vi" or "en" (empty: the office's)
     venues: tuple[Venue, ...] = ()
     devices: tuple[DeviceRecord, ...] = ()
     retired_venues: tuple[Venue, ...] = field(default=())  # earlier versions, so old boards still verify
@@ -191,6 +204,8 @@ def dumps(manifest: Manifest) -> str:
     lines += [f"{k} = {_toml_value(getattr(manifest, k))}" for k in ("site", "name", "prefix", "base_url")]
     if manifest.timezone:
         lines.append(f"timezone = {_toml_value(manifest.timezone)}")
+    if manifest.language:
+        lines.append(f"language = {_toml_value(manifest.language)}")
     lines.append("")
     for venue in manifest.venues:
         lines += _table("[[venues]]", venue)
@@ -238,6 +253,7 @@ def loads(text: str, lenient: bool = False) -> Manifest:
         prefix=check_text(site.get("prefix", "entryscan"), "site.prefix"),
         base_url=check_text(site.get("base_url", ""), "site.base_url", required=False),
         timezone=check_timezone(site.get("timezone", ""), "site.timezone"),
+        language=check_language(site.get("language", ""), "site.language"),
         venues=_records(table, "venues", Venue, lenient), devices=_records(table, "devices", DeviceRecord, lenient),
         retired_venues=_records(table, "retired_venues", Venue, lenient),
         retired_devices=_records(table, "retired_devices", DeviceRecord, lenient))

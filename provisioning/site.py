@@ -27,10 +27,12 @@ SITE_FILES = ("ca.key", "ca.pem", "site.key", manifest.MANIFEST,
               *(f"{n}.{ext}" for n in SIGNING_KEYS for ext in ("key", "pub")))
 
 
-def init_site(site_dir: Path, site: str, name: str, prefix: str = "entryscan", timezone: str = "") -> list[Path]:
+def init_site(site_dir: Path, site: str, name: str, prefix: str = "entryscan", timezone: str = "",
+              language: str = "vi") -> list[Path]:
     """Create the site in ``site_dir`` (new or empty); returns the files written."""
     manifest.check_id(site, "--site")
     manifest.check_timezone(timezone, "--timezone")
+    manifest.check_language(language, "--language")
     if site in manifest.RESERVED_IDS:
         raise ConfigError("--site", f"{site!r} is reserved")
     manifest.check_text(name, "--name")
@@ -47,5 +49,6 @@ def init_site(site_dir: Path, site: str, name: str, prefix: str = "entryscan", t
         key = ed25519.Ed25519PrivateKey.generate()
         write_private(site_dir / f"{key_name}.key", private_pem(key))
         write_new(site_dir / f"{key_name}.pub", public_pem(key.public_key()), 0o644)
-    manifest.save(site_dir, manifest.Manifest(site=site, name=name, prefix=prefix, timezone=timezone))
+    manifest.save(site_dir, manifest.Manifest(site=site, name=name, prefix=prefix, timezone=timezone,
+                                                   language=language))
     return [site_dir / f for f in SITE_FILES]

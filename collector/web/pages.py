@@ -111,15 +111,23 @@ def device_page(request: Request, chart_only: bool = False) -> Response:
                 reasons=app.store.decisions_by_reason(site, device))
 
 
-async def logout(request: Request) -> Response:
+async def operator_form(request: Request, name: str) -> dict[str, str] | Response:
+    """An operator's POST: its fields, or the answer that refuses it (bad form, no session, cross-site)."""
     try:
         fields = await read_form(request)
     except FormRefused as refused:
         return refused.response
     if user(request) is None:
         return login_redirect()
-    if not form_ok(request, "logout", fields):
+    if not form_ok(request, name, fields):
         return refusal(403, "cross-site or expired form refused")
+    return fields
+
+
+async def logout(request: Request) -> Response:
+    fields = await operator_form(request, "logout")
+    if isinstance(fields, Response):
+        return fields
     web(request).auth.logout(session(request) or "")
     response = RedirectResponse("/login", status_code=303)
     response.headers.append("set-cookie", f"{COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
@@ -128,14 +136,9 @@ async def logout(request: Request) -> Response:
 
 
 async def close_report(request: Request) -> Response:
-    try:
-        fields = await read_form(request)
-    except FormRefused as refused:
-        return refused.response
-    if user(request) is None:
-        return login_redirect()
-    if not form_ok(request, "close-report", fields):
-        return refusal(403, "cross-site or expired form refused")
+    fields = await operator_form(request, "close-report")
+    if isinstance(fields, Response):
+        return fields
     report_id = int(request.path_params["id"])
     if report_id < 2**62:
         await run_in_threadpool(web(request).store.close_report, report_id)

@@ -37,8 +37,7 @@ def discovery_messages(topics: Topics, *, site: str, door: str, firmware: str) -
 
 def legacy_topics(topics: Topics) -> list[str]:
     """Discovery topics of earlier releases (device id only), cleared with an empty retained message."""
-    return [f"{topics.discovery_prefix}/device/{topics.device}/config",
-            f"{topics.discovery_prefix}/tag/{topics.device}/scan/config"]
+    return topics.legacy_discovery()
 
 
 def _uid(topics: Topics, site: str) -> str:

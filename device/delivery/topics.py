@@ -90,10 +90,13 @@ class Topics:
 
     def published(self, verbs: tuple[str, ...] = ("identify", "state")) -> list[str]:
         """Every topic this door publishes on (the broker ACL must grant each; tests/provisioning checks it)."""
-        from entryscan.device.delivery.discovery import legacy_topics  # discovery imports this module
-
         return [self.status, self.state, self.entry, self.alert, self.tag, self.event, self.discovery,
-                *legacy_topics(self), *(self.cmd_result(v) for v in verbs), f"{self.base}/selftest"]
+                *self.legacy_discovery(), *(self.cmd_result(v) for v in verbs), f"{self.base}/selftest"]
+
+    def legacy_discovery(self) -> list[str]:
+        """Discovery topics of earlier releases (device id only), cleared with an empty retained message."""
+        return [f"{self.discovery_prefix}/device/{self.device}/config",
+                f"{self.discovery_prefix}/tag/{self.device}/scan/config"]
 
     def for_kind(self, kind: str) -> str:
         """The topic an outbox row of ``kind`` ('entry' | 'alert') goes to."""
