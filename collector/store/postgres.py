@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from entryscan.collector.store.base import Store, StreamKey
+from entryscan.collector.store.base import EventKey, Store, StreamKey
 from entryscan.collector.store.pgbulk import apply_streams, bulk_confirmations
 from entryscan.collector.store.schema import POSTGRES_MIGRATIONS
 from entryscan.collector.store.validate import EntryRecord, iso
@@ -34,7 +34,7 @@ INSERT INTO entry_events(event_id, site, device, incarnation, door, seq, ts, dec
                          subject, policy_version, clock_synced, payload, received_at)
 SELECT e.*, %s::timestamptz FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
     %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[], %s::text[]) AS e
-ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+ON CONFLICT (site, device, event_id) DO NOTHING RETURNING site, device, event_id
 """
 
 
@@ -82,7 +82,7 @@ class PostgresStore(Store):
             rows = self._db.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
         return [tuple(_plain(v) for v in row) for row in rows]
 
-    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[str]:
+    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
         columns = [[r.event_id for r in records], [r.site for r in records], [r.device for r in records],
                    [r.incarnation for r in records], [r.door for r in records], [r.seq for r in records],
                    [r.ts for r in records], [r.decision for r in records], [r.reason for r in records],
@@ -91,7 +91,7 @@ class PostgresStore(Store):
                    [r.payload for r in records]]
         with self._lock:
             cur = self._db.execute(_INSERT, (received_at, *columns))  # type: ignore[arg-type]
-            return {row[0] for row in cur.fetchall()}
+            return {(row[0], row[1], row[2]) for row in cur.fetchall()}
 
     def recover(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from entryscan.collector.store.base import Store
+from entryscan.collector.store.base import EventKey, Store, event_key
 from entryscan.collector.store.schema import SQLITE_MIGRATIONS
 from entryscan.collector.store.validate import EntryRecord, now_iso
 
@@ -63,18 +63,18 @@ class SqliteStore(Store):
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
-    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[str]:
-        new: set[str] = set()
+    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
+        new: set[EventKey] = set()
         for r in records:
             cur = self._db.execute(
                 "INSERT INTO entry_events(event_id, site, device, incarnation, door, seq, ts, decision, reason,"
                 " credential_type, subject, policy_version, clock_synced, payload, received_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(site, device, event_id) DO NOTHING",
                 (r.event_id, r.site, r.device, r.incarnation, r.door, r.seq, r.ts, r.decision, r.reason,
                  r.credential_type, r.subject, r.policy_version,
                  None if r.clock_synced is None else int(r.clock_synced), r.payload, received_at))
             if cur.rowcount == 1:
-                new.add(r.event_id)
+                new.add(event_key(r))
         return new
 
     def close(self) -> None:
