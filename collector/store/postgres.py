@@ -48,11 +48,17 @@ class PostgresStore(Store):
         self.transient_errors = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
         self.unavailable_errors = (psycopg.OperationalError, psycopg.InterfaceError)
         self._lock = threading.RLock()
+        self._db = self._connect()
+        self._migrate()
+        # The pages' reads on a connection of their own: a dashboard never waits for the ingest's lock.
+        self._read_lock = threading.Lock()
+        self._reader = self._connect()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
-            self._db = psycopg.connect(url, autocommit=True)
+            return psycopg.connect(self.url, autocommit=True)
         except psycopg.OperationalError as exc:
             raise EntryscanError(f"cannot connect to PostgreSQL: {exc}") from None
-        self._migrate()
 
     def _migrate(self) -> None:
         with self._transaction():
@@ -80,6 +86,13 @@ class PostgresStore(Store):
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             rows = self._db.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+        return [tuple(_plain(v) for v in row) for row in rows]
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            if self._reader.closed or self._reader.broken:
+                self._reader = self._connect()
+            rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()
         return [tuple(_plain(v) for v in row) for row in rows]
 
     def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
@@ -112,6 +125,8 @@ class PostgresStore(Store):
             return bulk_confirmations(self._db, sorted(set(devices)))
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()
 

@@ -27,6 +27,11 @@ class SqliteStore(Store):
         # would lose messages the broker already forgot.
         self._db.execute("PRAGMA synchronous = FULL")
         self._migrate()
+        # The pages' reads: a second connection (WAL lets it read the last commit while a batch is being
+        # written), so an open dashboard never waits for the ingest's lock nor holds it.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        self._reader.execute("PRAGMA query_only = ON")
 
     def _migrate(self) -> None:
         with self._transaction():
@@ -63,6 +68,10 @@ class SqliteStore(Store):
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            return self._reader.execute(sql, tuple(params)).fetchall()
+
     def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
         new: set[EventKey] = set()
         for r in records:
@@ -78,5 +87,7 @@ class SqliteStore(Store):
         return new
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()
