@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - the postgres extra is not installed
     psycopg = None  # type: ignore[assignment]
 
 log = logging.getLogger("collector")
+CLOSE_WAIT_S = 2.0
 MIGRATION_LOCK = 0x656E7472  # pg_advisory_xact_lock key: one collector migrates at a time
 
 _INSERT = """
@@ -127,8 +128,13 @@ class PostgresStore(Store):
     def close(self) -> None:
         with self._read_lock:
             self._reader.close()
-        with self._lock:
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):  # a batch still waiting (as in SqliteStore.close)
+            log.warning("collector: a batch is still waiting for PostgreSQL; closing without it")
+            return
+        try:
             self._db.close()
+        finally:
+            self._lock.release()
 
 
 def _pg(sql: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,9 @@ from typing import Any
 from entryscan.collector.store.base import EventKey, Store, event_key
 from entryscan.collector.store.schema import SQLITE_MIGRATIONS
 from entryscan.collector.store.validate import EntryRecord, now_iso
+
+log = logging.getLogger("collector")
+CLOSE_WAIT_S = 2.0  # how long close() waits for a batch in progress
 
 
 class SqliteStore(Store):
@@ -89,5 +93,13 @@ class SqliteStore(Store):
     def close(self) -> None:
         with self._read_lock:
             self._reader.close()
-        with self._lock:
+        # A batch stuck in SQLite's busy wait (up to the 30 s timeout: another process holds the write lock)
+        # holds the lock; a stopping collector does not wait for it. Its transaction was never committed,
+        # nor its messages acknowledged: the process's exit rolls it back and the broker redelivers.
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):
+            log.warning("collector: a batch is still waiting for the database; closing without it")
+            return
+        try:
             self._db.close()
+        finally:
+            self._lock.release()
