@@ -11,6 +11,9 @@ import pytest
 from tests.support import StepClock
 from tests.support.mosquitto import Mosquitto, mosquitto_binary
 
+# The shared collector store fixture (``store``) lives in tests/support, used by every store test.
+pytest_plugins = ["tests.support.stores"]
+
 MosquittoFactory = Callable[..., Mosquitto]
 
 

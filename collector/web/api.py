@@ -95,8 +95,12 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
         limit = _limit(query.get("limit"))
         if limit is None:
             return {"error": "limit must be 1..1000"}
-        return {"entries": store.entries(query.get("site") or None, query.get("device") or None, limit=limit,
-                                         newest_first=True)}
+        try:  # keyset paging: ``next_before`` (when set) is ``before`` for the next page
+            rows, cursor = store.entries_page(query.get("site") or None, query.get("device") or None, limit=limit,
+                                              before=query.get("before") or None)
+        except ValueError:
+            return {"error": "before must be a next_before this API gave"}
+        return {"entries": rows, "next_before": cursor}
     if path == "/api/alerts":
         return {"alerts": alerts(store, query.get("open") == "1")}
     if path == "/api/quarantine":

@@ -64,8 +64,10 @@ def document() -> dict[str, Any]:
     paths = {
         "/api/fleet": _get("Every door: status, counts, open alerts, policy and lists held",
                            _obj({"devices": _s("array", items=DEVICE)})),
-        "/api/entries": _get("The newest entries, newest first", _obj({"entries": _s("array", items=ENTRY)}),
-                             [_param("site", "one site"), _param("device", "one door scanner"), LIMIT], True),
+        "/api/entries": _get("The newest entries, newest first", _obj({"entries": _s("array", items=ENTRY),
+                                                                        "next_before": NSTR}),
+                             [_param("site", "one site"), _param("device", "one door scanner"), LIMIT,
+                              _param("before", "the next_before of the previous page")], True),
         "/api/alerts": _get("The collector's rule alerts, then the doors' own problems",
                             _obj({"alerts": _s("array", items=ALERT)}), [OPEN]),
         "/api/quarantine": _get("Messages refused by the ingest: how many, and the 50 newest",
