@@ -47,7 +47,8 @@ async def report(request: Request) -> Response:
 def _typed(fields: dict[str, str]) -> dict[str, str]:
     """What the citizen typed, kept for the page that refuses it (bounded: it is sent back)."""
     return {"text": fields.get("text", "")[:2000], "contact": fields.get("contact", "")[:200],
-            "category": fields.get("category", "")[:32], "share_place": "1" if fields.get("share_place") else ""}
+            # the first form had no category: a post without one (a tool's) is filed as "other"
+            "category": fields.get("category", "other")[:32], "share_place": "1" if fields.get("share_place") else ""}
 
 
 def _report(request: Request, upload: Upload) -> Response:

@@ -102,3 +102,25 @@ def post_report(board_url: str, fields: dict[str, str], photo: tuple[str, str, b
             return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers, err.read()
+
+
+def sign_board(site_dir: Path, base: str, venue: str) -> str:
+    """The signed board URL of ``venue`` in a hand-written site folder (a venue key is made the first time)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from entryscan.provisioning import manifest
+    from entryscan.provisioning.venue import load_signing_key, sign_venue_url
+
+    private = site_dir / "venues.key"
+    if not private.exists():
+        key = ed25519.Ed25519PrivateKey.generate()
+        private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        private.chmod(0o600)
+        (site_dir / "venues.pub").write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    site = manifest.load(site_dir)
+    record = site.venue(venue)
+    assert record is not None, venue
+    return sign_venue_url(base, site.site, record, load_signing_key(site_dir))
