@@ -30,7 +30,7 @@ def provision(root: Path, base: str, *, site: str = "hq", language: str = "vi") 
     """A site folder whose one venue has a board pointing at ``base``; returns (folder, the board's URL)."""
     site_dir = root / site
     assert main(["site", "init", "--site", site, "--dir", str(site_dir), "--name", "Phòng Văn hoá - Thông tin",
-                 "--language", language]) == 0
+                 "--language", language, "--timezone", "Asia/Ho_Chi_Minh"]) == 0
     assert main(["venue", "add", "--site-dir", str(site_dir), "--venue", VENUE, "--name", NAME,
                  "--address", "Lê Lợi, Quận 1", "--lat", str(GPS[0]), "--lon", str(GPS[1]),
                  "--opening-hours", "T2-CN 06:00-22:00", "--commune", COMMUNE]) == 0
@@ -83,13 +83,17 @@ def multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]] |
 
 def post_report(board_url: str, fields: dict[str, str], photo: tuple[str, str, bytes] | None = None, *,
                 opener: Any = None, headers: dict[str, str] | None = None,
-                body: bytes | None = None, content_type: str | None = None) -> tuple[int, Message, bytes]:
-    """GET the board's page, then post its report form (with its token) as multipart, like a browser."""
+                body: bytes | None = None, content_type: str | None = None, lang: str | None = "en",
+                ) -> tuple[int, Message, bytes]:
+    """GET the board's page, then post its report form (with its token) as multipart, like a browser
+    (having chosen ``lang`` on the page's language switch, so the answers can be read in it)."""
     opener = opener or new_opener()
-    status, _, page = request(board_url, opener=opener)
-    assert status in (200, 403, 404), status
     parts = urllib.parse.urlsplit(board_url)
     origin = f"{parts.scheme}://{parts.netloc}"
+    if lang:
+        request(f"{origin}/lang/{lang}", opener=opener)
+    status, _, page = request(board_url, opener=opener)
+    assert status in (200, 403, 404), status
     action = re.search(r'<form method="post" action="([^"]+)"', page.decode())
     target = origin + action[1].replace("&amp;", "&") if action else board_url
     token = form_token(page.decode(), "/v/")
