@@ -26,12 +26,16 @@ class Office:
         return self.web.base
 
 
-@pytest.fixture
-def office(tmp_path: Path) -> Iterator[Office]:
+def serve_office(tmp_path: Path, db: str) -> Iterator[Office]:
     port = free_port()
     site_dir, board = provision(tmp_path / "sites", f"http://127.0.0.1:{port}")
-    store = open_store(tmp_path / "c.db")
+    store = open_store(db)
     web = WebUnderTest(tmp_path, store, {"hq": load_site(site_dir)}, http=f"127.0.0.1:{port}")
     yield Office(web, store, board)
     web.stop()
     store.close()
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[Office]:
+    yield from serve_office(tmp_path, str(tmp_path / "c.db"))

@@ -4,11 +4,21 @@ changes (who and when), the rating, and the JSON API's new fields."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from entryscan.collector.store.reports import NewReport
-from tests.citizens.conftest import Office
+from tests.citizens.conftest import Office, serve_office
 from tests.support.citizens import jpeg_with_gps, post_report
 from tests.support.collector_web import api, logged_in_opener, new_opener, post_form, request
+
+
+@pytest.fixture
+def office(tmp_path: Path, db_url: str) -> Iterator[Office]:
+    """The office on SQLite, then on PostgreSQL (the store's report queries are dialect-neutral)."""
+    yield from serve_office(tmp_path, db_url)
 
 
 def file(office: Office, category: str = "no_board", photo: bool = False) -> str:
@@ -86,7 +96,7 @@ def test_a_closed_report_refuses_changes_and_forms_need_their_token(office: Offi
     page = f"{office.base}/reports/{report['id']}"
     officer = logged_in_opener(office.base)
     token_page = request(page, opener=officer)[2].decode()
-    token = token_page.split('action="/reports/%d/answer"' % report["id"], 1)[1].split('value="', 1)[1].split('"')[0]
+    token = token_page.split(f'action="/reports/{report["id"]}/answer"', 1)[1].split('value="', 1)[1].split('"')[0]
     assert request(f"{page}/answer", data={"answer": "x", "csrf": "1.forged"}, opener=officer,
                    headers={"Origin": office.base})[0] == 403
     assert request(f"{page}/answer", data={"answer": "x", "csrf": token}, opener=officer,
