@@ -150,10 +150,17 @@ class ReportQueries(ABC):
         return int(self._rows(f"SELECT COUNT(*) FROM citizen_reports{where}")[0][0])
 
     def reports(self, open_only: bool = False, site: str | None = None, *, limit: int = 1000,
-                before: int | None = None) -> list[dict[str, Any]]:
-        """Newest first, ``limit`` at most, ids below ``before`` only (paging: pass the last id seen)."""
+                before: int | None = None, status: str | None = None, commune: str | None = None,
+                venue: str | None = None) -> list[dict[str, Any]]:
+        """Newest first, ``limit`` at most, ids below ``before`` only (paging: pass the last id seen);
+        optionally one state, one commune (the one a report was sent to) and one venue (with ``site``),
+        so a flood at one board never hides the reports of the others."""
         clauses: list[str] = ["(CAST(? AS TEXT) IS NULL OR site = ?)"]
         params: list[Any] = [site, site]
+        for column, value in (("status", status), ("commune", commune), ("venue", venue)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
         if open_only:
             clauses.append("closed_at IS NULL")
         if before is not None:
@@ -166,6 +173,19 @@ class ReportQueries(ABC):
             r["open"] = r["closed_at"] is None
             r["photo_bytes"] = int(r["photo_bytes"])
         return rows
+
+    def report_status_counts(self) -> dict[str, int]:
+        """How many reports are in each state (the office's filter shows them)."""
+        return {str(s): int(n) for s, n in self._rows("SELECT status, COUNT(*) FROM citizen_reports GROUP BY status")}
+
+    def public_events(self, receipt: str) -> list[dict[str, Any]]:
+        """A report's history for its receipt page: when and what, never who in the office."""
+        code = normal_receipt(receipt)
+        if code is None:
+            return []
+        return [{"at": at, "action": action} for at, action in self._rows(
+            "SELECT e.at, e.action FROM report_events e JOIN citizen_reports r ON r.id = e.report_id"
+            " WHERE r.receipt = ? ORDER BY e.id LIMIT 200", (code,))]
 
     def report(self, report_id: int) -> dict[str, Any] | None:
         rows = self._rows(f"SELECT {', '.join(REPORT_COLUMNS)} FROM citizen_reports WHERE id = ?", (report_id,))

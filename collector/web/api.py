@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from entryscan.collector.citizens import STATES
 from entryscan.collector.doorproblems import door_problems
 from entryscan.collector.health import check
 from entryscan.collector.store import StoreBase
@@ -114,8 +115,11 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
 def reports(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
     """Newest first, 1,000 a page by default; ``next_before`` (when set) is ``before`` for the next page."""
     limit, before = _limit(query.get("limit"), 1000), _before(query.get("before"))
-    if limit is None or before is False:
-        return {"error": "limit must be 1..1000 and before an id"}
+    status = query.get("status") or None
+    if limit is None or before is False or status not in (None, *STATES):
+        return {"error": "limit must be 1..1000, before an id and status a report state"}
     rows = store.reports(open_only=query.get("open") == "1", limit=limit,
-                         before=before if isinstance(before, int) and not isinstance(before, bool) else None)
+                         before=before if isinstance(before, int) and not isinstance(before, bool) else None,
+                         status=status, commune=query.get("commune", "")[:200] or None,
+                         site=query.get("site", "")[:64] or None, venue=query.get("venue", "")[:64] or None)
     return {"reports": rows, "next_before": _page(rows, limit)}

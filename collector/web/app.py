@@ -8,6 +8,7 @@ import ipaddress
 import threading
 from dataclasses import dataclass, field
 
+from entryscan.collector.citizens import DEFAULT_LIMITS, ReportLimits
 from entryscan.collector.health import IngestProbe
 from entryscan.collector.live import Live
 from entryscan.collector.metrics import Metrics
@@ -65,10 +66,13 @@ class WebApp:
     settings: WebSettings = field(default_factory=WebSettings)
     catalogs: dict[str, gettext.NullTranslations] | None = None
     default_zone: dt.tzinfo | None = None
+    report_limits: ReportLimits = DEFAULT_LIMITS  # per address and board, counted in the store (citizens.py)
 
     def __post_init__(self) -> None:
-        self.boards = BoardChecker()
-        self.report_limit = RateLimiter(count=3, window_s=600)
+        self.boards = BoardChecker(self.store)  # counts the boards citizens checked that were not current
+        # Receipt pages, per client address: lookups at all, and codes that match no report (guessing).
+        self.receipt_limit = RateLimiter(count=60, window_s=600)
+        self.receipt_misses = RateLimiter(count=10, window_s=600)
         self.login_limit = RateLimiter(count=10, window_s=300)
         self.stopping = threading.Event()
         self.streams = threading.BoundedSemaphore(50)  # concurrent live-update connections

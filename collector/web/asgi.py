@@ -1,7 +1,8 @@
 """The collector's web application (Starlette): routes, static files, error pages, the guard middleware.
 
 Everything operator-facing needs a session (``--users``) or ``Authorization: Bearer`` (``--api-token-file``);
-only ``/healthz``, ``/login``, ``/lang/``, ``/static/`` and the public venue pages ``/v/SITE/VENUE`` are open.
+only ``/healthz``, ``/login``, ``/lang/``, ``/static/``, the public venue pages ``/v/SITE/VENUE`` and the
+receipt pages ``/r/CODE`` are open.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
 
-from entryscan.collector.web import apiroutes, pages, public
+from entryscan.collector.web import apiroutes, citizen, officereports, pages, public
 from entryscan.collector.web.app import WebApp
 from entryscan.collector.web.context import user
 from entryscan.collector.web.forms import FormRefused
@@ -37,7 +38,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(app: WebApp) -> Starlette:
-    routes = [*public.ROUTES, *apiroutes.ROUTES, *pages.ROUTES,
+    routes = [*public.ROUTES, *citizen.ROUTES, *apiroutes.ROUTES, *pages.ROUTES, *officereports.ROUTES,
               Mount("/static", app=public.static_files(), name="static")]
     starlette = Starlette(routes=routes, middleware=[Middleware(Guard)],
                           exception_handlers={FormRefused: _refused, HTTPException: _http_error})

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entryscan.collector.web.forms import MAX_BODY
+from entryscan.collector.web.upload import MAX_UPLOAD, UPLOAD_PATH
 
 log = logging.getLogger("collector")
 
@@ -72,6 +73,8 @@ class Guard:
         if length is not None:
             if not length.strip().isdigit():
                 return 400, "bad Content-Length"
-            if int(length) > MAX_BODY:
+            # the citizen's report form alone takes a photo; every other body stays within forms.MAX_BODY
+            upload = scope["method"] == "POST" and UPLOAD_PATH.fullmatch(scope["path"]) is not None
+            if int(length) > (MAX_UPLOAD if upload else MAX_BODY):
                 return 413, "request body too large"
         return None

@@ -8,6 +8,9 @@ rendering). A code missing here is shown as it is, so a new code is visible rath
 
 from __future__ import annotations
 
+from entryscan.collector.citizens import CATEGORIES
+from entryscan.collector.citizens import STATES as REPORT_STATES
+
 
 def N_(text: str) -> str:
     return text
@@ -28,6 +31,11 @@ FIELDS = {
     "hours": N_("Opening hours"), "longest_idle": N_("Longest span without scans"),
     "entries_in_hours": N_("Entries in opening hours"), "version": N_("Version"), "since": N_("Held since"),
     "issued_at": N_("Issued"), "age": N_("Age"), "what": N_("What"),
+    # a citizen's report
+    "category": N_("Problem"), "report_status": N_("State"), "assigned_commune": N_("Sent to commune"),
+    "answer": N_("Public answer"), "answered_at": N_("Answered"), "rating": N_("Citizen's rating"),
+    "photo": N_("Photo"), "place": N_("Where the photo was taken"), "board_version": N_("Board version"),
+    "at": N_("When"), "actor": N_("Who"), "action": N_("What happened"),
 }
 
 # The keys of a door's retained state document (device/builder.py state_snapshot, publisher.state).
@@ -94,8 +102,15 @@ SIGNATURES = {
     "unavailable": N_("cannot be checked here"),
 }
 
+# What happened to a citizen's report (store.reports ``report_events.action``).
+REPORT_EVENTS = {
+    "received": N_("Report received"), "assigned": N_("Sent to the commune"), "answered": N_("Answered publicly"),
+    "closed": N_("Closed"), "rated": N_("Rated by the citizen"),
+}
+
 TABLES = {"field": FIELDS, "state_field": STATE_FIELDS, "state": STATES, "decision": DECISIONS, "reason": REASONS, "credential": CREDENTIALS,
-          "rule": RULES, "alert": ALERTS, "source": SOURCES, "kind": KINDS, "signature": SIGNATURES}
+          "rule": RULES, "alert": ALERTS, "source": SOURCES, "kind": KINDS, "signature": SIGNATURES,
+          "category": CATEGORIES, "report_state": REPORT_STATES, "report_event": REPORT_EVENTS}
 
 
 def name_of(table: str, code: object) -> str:

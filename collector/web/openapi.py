@@ -34,8 +34,17 @@ ALERT = _obj({"id": _s(["string", "integer"]), "source": _s("string", enum=["rul
               "site": STR, "target": STR, "detail": NSTR, "raised_at": NSTR, "cleared_at": NSTR,
               "open": _s("boolean")}, ["source", "rule", "site", "target", "open"])
 QUARANTINED = _obj({"received_at": NSTR, "topic": STR, "reason": STR, "size": INT})
+NNUM = _s(["number", "null"])
 REPORT = _obj({"id": INT, "site": STR, "venue": STR, "body": STR, "contact": NSTR, "created_at": NSTR,
-               "closed_at": NSTR, "open": _s("boolean")}, ["id", "site", "venue", "body", "open"])
+               "closed_at": NSTR, "open": _s("boolean"),
+               # the lifecycle (schema v4): added fields, the first ones above keep their meaning
+               "category": _s("string", description="no_board, wrong_place, cannot_scan, not_checking or other"),
+               "status": _s("string", enum=["received", "assigned", "answered", "closed"]),
+               "commune": _s("string", description="the commune it was sent to ('' = not yet)"),
+               "answer": NSTR, "answered_at": NSTR, "rating": _s(["integer", "null"], minimum=1, maximum=5),
+               "rated_at": NSTR, "photo_bytes": _s("integer", description="the stored photo's size (0 = none)"),
+               "place_lat": NNUM, "place_lon": NNUM, "board_version": NINT},
+              ["id", "site", "venue", "body", "open", "category", "status", "commune", "photo_bytes"])
 ERROR = _obj({"error": STR})
 
 
@@ -75,7 +84,11 @@ def document() -> dict[str, Any]:
         "/api/reports": _get("Citizens' reports, newest first, a page at a time",
                              _obj({"reports": _s("array", items=REPORT), "next_before": NSTR}),
                              [OPEN, LIMIT, _param("before", "paging: the next_before of the previous page",
-                                                  type="string", pattern="^[0-9]{1,18}$")], True),
+                                                  type="string", pattern="^[0-9]{1,18}$"),
+                              _param("status", "one state only", type="string",
+                                     enum=["received", "assigned", "answered", "closed"]),
+                              _param("commune", "sent to this commune only", type="string", maxLength=200),
+                              _param("site", "one site"), _param("venue", "one venue (with site)")], True),
     }
     return {"openapi": "3.1.0",
             "info": {"title": "entryscan collector API", "version": __version__,

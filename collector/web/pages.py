@@ -6,7 +6,6 @@ import datetime as dt
 import re
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -20,7 +19,6 @@ from entryscan.collector.web.forms import FormRefused, parse_query, read_form, r
 from entryscan.collector.web.names import N_
 
 ID = r"[a-z0-9][a-z0-9_-]{0,62}"
-PAGE = 100  # rows a page on /reports
 HIDDEN_FACTS = ("state", "list_versions", "policy_version", "policy_since", "oldest_list_at", "site", "device")
 
 
@@ -42,19 +40,6 @@ def dashboard(request: Request) -> Response:
                 devices=api.fleet(store)["devices"], entries=store.entries(limit=25, newest_first=True),
                 alerts=api.alerts(store, True), open_reports=store.report_count(open_only=True),
                 quarantined=store.quarantine(0)[0])
-
-
-def reports_page(request: Request) -> Response:
-    who = user(request)
-    if who is None:
-        return login_redirect()
-    query = parse_query(request.url.query, request.url.path)
-    before = query.get("before", "")
-    cursor = int(before) if before.isdigit() and len(before) <= 18 else None
-    rows = web(request).store.reports(limit=PAGE, before=cursor)
-    return page(request, "reports.html", title=gettext(request, N_("Citizens' reports")), user=who, reports=rows,
-                next_before=rows[-1]["id"] if len(rows) == PAGE else None, paged=cursor is not None,
-                total=web(request).store.report_count())
 
 
 def _day(text: str | None) -> dt.date:
@@ -135,23 +120,11 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def close_report(request: Request) -> Response:
-    fields = await operator_form(request, "close-report")
-    if isinstance(fields, Response):
-        return fields
-    report_id = int(request.path_params["id"])
-    if report_id < 2**62:
-        await run_in_threadpool(web(request).store.close_report, report_id)
-    return RedirectResponse("/reports", status_code=303)
-
-
 ROUTES = [
     Route("/", dashboard, methods=["GET"]),
     Route("/fleet", dashboard, methods=["GET"]),
-    Route("/reports", reports_page, methods=["GET"]),
     Route("/compliance", compliance_page, methods=["GET"]),
     Route("/device/{site}/{device}", device_page, methods=["GET"]),
     Route("/chart/{site}/{device}.svg", chart, methods=["GET"]),
     Route("/logout", logout, methods=["POST"]),
-    Route("/reports/{id:int}/close", close_report, methods=["POST"]),
 ]

@@ -13,7 +13,9 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from entryscan.collector import health
-from entryscan.collector.store.validate import TextRefused
+from entryscan.collector.citizens import CATEGORIES
+from entryscan.collector.site import SiteInfo
+from entryscan.collector.venue import BoardCheck
 from entryscan.collector.web import i18n
 from entryscan.collector.web.auth import COOKIE, SESSION_S
 from entryscan.collector.web.context import (
@@ -32,8 +34,6 @@ from entryscan.collector.web.pages import ID
 log = logging.getLogger("collector")
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_REPORT = 1000
-MAX_CONTACT = 200
 
 
 def healthz(request: Request) -> Response:
@@ -86,8 +86,10 @@ def switch_language(request: Request) -> Response:
     return response
 
 
-def _venue_page(request: Request, notice: str = "", kind: str = "ok", status: int = 200,
-                typed: dict[str, str] | None = None) -> Response:
+def venue_page(request: Request, notice: str = "", kind: str = "ok", status: int = 200,
+               typed: dict[str, str] | None = None, check: BoardCheck | None = None) -> Response:
+    """The board's page: whether the board is genuine, the venue's current details, and the report form
+    (only for a board whose signature verifies: no report without one)."""
     app = web(request)
     site_id, venue_id = request.path_params["site"], request.path_params["venue"]
     lang = language(request, site_id)
@@ -98,56 +100,23 @@ def _venue_page(request: Request, notice: str = "", kind: str = "ok", status: in
                         request, N_("Warning: this board names a site this office does not know. It is not genuine."),
                         lang))
     query = request.url.query[:1024]
-    base = site.base_url or f"http://{request.headers.get('host', '')[:200]}"
-    check = app.boards.check(site, f"{base}/v/{site_id}/{venue_id}?{query}")
+    check = check or board_check(request, site)
     return page(request, "venue.html", status=status, lang=lang,
                 title=check.name or gettext(request, N_("Venue"), lang), site=site_id, venue=venue_id,
                 site_name=site.name or site_id, check=check, signature=SIGNATURES.get(check.signature, ""),
-                notice=notice, kind=kind, query=query, typed=typed or {})
+                notice=notice, kind=kind, query=query, typed=typed or {}, categories=list(CATEGORIES),
+                can_report=check.signature == "ok" and check.current_version is not None)
+
+
+def board_check(request: Request, site: SiteInfo) -> BoardCheck:
+    """The board behind this request's URL (the path and the signed query the citizen scanned)."""
+    base = site.base_url or f"http://{request.headers.get('host', '')[:200]}"
+    path = f"/v/{request.path_params['site']}/{request.path_params['venue']}"
+    return web(request).boards.check(site, f"{base}{path}?{request.url.query[:1024]}")
 
 
 def venue(request: Request) -> Response:
-    return _venue_page(request)
-
-
-async def report(request: Request) -> Response:
-    try:
-        fields = await read_form(request)
-    except FormRefused as refused:
-        return refused.response
-    return await run_in_threadpool(_report, request, fields)
-
-
-def _report(request: Request, fields: dict[str, str]) -> Response:
-    app = web(request)
-    site_id, venue_id = request.path_params["site"], request.path_params["venue"]
-    lang = language(request, site_id)
-    text = fields.get("text", "").strip()
-    contact = fields.get("contact", "").strip()[:MAX_CONTACT]
-    typed = {"text": fields.get("text", "")[:MAX_REPORT * 2], "contact": contact}
-    site = app.sites.get(site_id)
-    if site is None or venue_id not in site.venues:
-        return _venue_page(request, status=404)
-    if not form_ok(request, f"report:{site_id}/{venue_id}", fields):
-        log.info("collector: http: report from %s refused: cross-site or expired form", client_address(request))
-        return _venue_page(request, gettext(request, N_(
-            "This form has expired or came from another site; nothing was sent. Please send it again."), lang),
-            "error", 403, typed)
-    if not text or len(text) > MAX_REPORT:
-        return _venue_page(request, gettext(request, N_("The report must be 1 to 1,000 characters."), lang),
-                           "error", 400, typed)
-    if not app.report_limit.allow(client_address(request)):
-        return _venue_page(request, gettext(request, N_(
-            "Too many reports from here; your report was not sent. Please try again later."), lang),
-            "error", 429, typed)
-    try:
-        app.store.add_report(site_id, venue_id, text, contact, client_address(request))
-    except TextRefused:
-        return _venue_page(request, gettext(request, N_(
-            "The report holds characters that cannot be stored; please remove them and send it again."), lang),
-            "error", 400, typed)
-    app.live.bump()
-    return _venue_page(request, gettext(request, N_("Thank you: your report was received."), lang))
+    return venue_page(request)
 
 
 ROUTES = [
@@ -156,7 +125,6 @@ ROUTES = [
     Route("/login", login, methods=["POST"]),
     Route("/lang/{lang}", switch_language, methods=["GET"]),
     Route("/v/{site}/{venue}", venue, methods=["GET"]),
-    Route("/v/{site}/{venue}", report, methods=["POST"]),
 ]
 
 

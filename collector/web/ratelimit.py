@@ -17,6 +17,12 @@ class RateLimiter:
         self._hits: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def exhausted(self, key: str) -> bool:
+        """Whether ``allow(key)`` would refuse now (nothing is counted)."""
+        now = time.monotonic()
+        with self._lock:
+            return len([t for t in self._hits.get(key, []) if now - t < self.window_s]) >= self.count
+
     def allow(self, key: str) -> bool:
         now = time.monotonic()
         with self._lock:

@@ -11,6 +11,7 @@ import pytest
 from entryscan.collector.site import SiteInfo, load_site
 from entryscan.collector.store import StoreBase
 from entryscan.collector.web.auth import Auth, hash_password, verify_password
+from tests.support.citizens import sign_board
 from tests.support.collector_web import (
     PASSWORD,
     TOKEN,
@@ -32,6 +33,8 @@ name = "HQ"
 id = "canteen"
 name = "Căng tin"
 address = "1 Lê Lợi"
+lat = 10.7724
+lon = 106.6981
 opening_hours = "Mon-Sun 00:00-24:00"
 
 [[devices]]
@@ -124,25 +127,28 @@ def test_device_page_counts_decisions_by_reason(web: WebUnderTest, store: StoreB
     assert '<tr class="reason" data-decision="accept" data-reason="ok"><td>Accepted</td><td>Valid</td><td>1</td>' in page
 
 
-def test_oversized_body_is_refused(web: WebUnderTest) -> None:
-    status, headers, _ = post_form(f"{web.base}/v/hq/canteen", {"text": "x" * 20_000})
+def test_oversized_body_is_refused(web: WebUnderTest, sites: dict[str, SiteInfo]) -> None:
+    status, headers, _ = post_form(sign_board(sites["hq"].directory, web.base, "canteen"), {"text": "x" * 20_000})
     assert status == 413 and headers["Connection"] == "close"
 
 
-def test_report_form_stores_and_rate_limits(web: WebUnderTest, store: StoreBase) -> None:
-    url = f"{web.base}/v/hq/canteen?n=1"
+def test_report_form_stores_and_rate_limits(web: WebUnderTest, store: StoreBase, sites: dict[str, SiteInfo]) -> None:
+    url = sign_board(sites["hq"].directory, web.base, "canteen")
+    # A post of the first form's fields only (text and contact, no category) is still a report: "other".
     assert post_form(url, {"text": ""})[0] == 400
     assert post_form(url, {"text": "x" * 1001})[0] == 400
     for i in range(3):
-        status, _, body = post_form(url, {"text": f"Bảng QR bị che {i}", "contact": "0901"})
+        status, headers, _ = post_form(url, {"text": f"Bảng QR bị che {i}", "contact": "0901 234 567"})
+        assert status == 303 and headers["Location"].startswith("/r/")
+        status, _, body = request(web.base + headers["Location"])
         assert status == 200 and "your report was received" in body.decode()
-    status, _, body = post_form(url, {"text": "one too many", "contact": "0902"})
+    status, _, body = post_form(url, {"text": "one too many", "contact": "0902 345 678"})
     page = body.decode()
     # The refusal is styled as an error and keeps what the citizen typed (it was green and lost the text).
     assert status == 429 and 'class="error" id="notice"' in page and ">one too many</textarea>" in page
-    assert 'value="0902"' in page
+    assert 'value="0902 345 678"' in page
     assert [r["body"] for r in store.reports()] == ["Bảng QR bị che 2", "Bảng QR bị che 1", "Bảng QR bị che 0"]
-    assert post_form(url.replace("canteen", "nowhere"), {"text": "x"})[0] == 404
+    assert request(url.replace("canteen", "nowhere"), data={"text": "x"})[0] == 404
 
 
 def test_auth_needs_users_or_token(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ class WebUnderTest:
                                   **options)
         self.live = Live()
         self.store = store
+        self.sites = sites or {}
         self.server: WebServer = make_server(args, store, self.live, sites or {}, **web_options).start()
         self.port = int(self.server.server_address[1])
         self.base = f"http://127.0.0.1:{self.port}"
