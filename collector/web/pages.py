@@ -146,7 +146,6 @@ async def close_report(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/", dashboard, methods=["GET"]),
     Route("/fleet", dashboard, methods=["GET"]),
     Route("/reports", reports_page, methods=["GET"]),
     Route("/compliance", compliance_page, methods=["GET"]),
