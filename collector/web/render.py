@@ -56,10 +56,13 @@ def make_environment(translations: gettext.NullTranslations, zone_of: ZoneOf) ->
     env.filters["alertname"] = lambda code: tr(names.alert_name(code)) if code else ""
     env.filters["when"] = lambda text, site=None: local_time(text, zone_of(site))
     env.filters["duration"] = _hours
-    env.filters["vstatus"] = lambda code: tr(violations.STATUSES.get(code, code))
-    env.filters["vreason"] = lambda code: tr(violations.REASONS.get(code, code))
-    env.filters["category"] = lambda code: tr(citizens.CATEGORIES.get(code, code)) if code else ""
-    env.filters["doorhow"] = lambda code: tr(DOOR_HOW.get(code, code))
+    def coded(table: dict[str, str]) -> Callable[[object], str]:
+        return lambda code: tr(table.get(str(code), str(code))) if code else ""
+
+    env.filters["vstatus"] = coded(violations.STATUSES)
+    env.filters["vreason"] = coded(violations.REASONS)
+    env.filters["category"] = coded(citizens.CATEGORIES)
+    env.filters["doorhow"] = coded(DOOR_HOW)
     env.filters["isodate"] = _isodate
     env.filters["yesno"] = lambda v: "" if v is None else tr(names.YES if v else names.NO)
     return env
