@@ -86,4 +86,4 @@ def plain_map(items: list[Premises]) -> str:
         parts.append(f'<text x="{px + dx:.1f}" y="{py + 4:.1f}" font-size="12" font-family="sans-serif" '
                      f'fill="#1a1a1a" text-anchor="{anchor}">{escape(p.name)}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} '
-            f'{HEIGHT}" aria-hidden="true" focusable="false">' + "".join(parts) + "</svg>")
+            f'{HEIGHT}" class="plainmap" aria-hidden="true" focusable="false">' + "".join(parts) + "</svg>")
