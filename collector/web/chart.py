@@ -100,8 +100,9 @@ def bar_chart(series: list[tuple[dt.datetime, int]], title: str, *, zone: dt.tzi
         parts.append(f'<rect class="bar" fill="{BAR}" x="{x + 1:.1f}" y="{TOP + plot_h - h:.1f}" '
                      f'width="{max(slot - 2, 1):.1f}" height="{h:.1f}"><title>{local:%d/%m/%Y %H}:00: {n}</title>'
                      "</rect>")
-        if i % 3 == 0:
-            parts.append(_text(x + slot / 2, TOP + plot_h + 14, f"{local:%H}h", "middle", 10))
+        if i % 3 == 0:  # the label and its tick at the hour's start, where the band's edges are measured from
+            parts.append(f'<line x1="{x:.1f}" y1="{TOP + plot_h}" x2="{x:.1f}" y2="{TOP + plot_h + 4}" stroke="{INK}"/>')
+            parts.append(_text(x, TOP + plot_h + 16, f"{local:%H}h", "middle", 10))
     parts.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" stroke="{INK}"/>')
     parts.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" stroke="{INK}"/>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '

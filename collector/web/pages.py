@@ -21,7 +21,9 @@ from entryscan.collector.web.names import N_
 
 ID = r"[a-z0-9][a-z0-9_-]{0,62}"
 PAGE = 100  # rows a page on /reports
-HIDDEN_FACTS = ("state", "list_versions", "policy_version", "policy_since", "oldest_list_at", "site", "device")
+# policy_age_s is in the "Policy and lists held" table already (as a duration, not raw seconds).
+HIDDEN_FACTS = ("state", "list_versions", "policy_version", "policy_since", "policy_age_s", "oldest_list_at", "site",
+                "device")
 
 
 def login_redirect() -> Response:

@@ -82,7 +82,7 @@ def fill(store: StoreBase) -> None:
         messages.append(_scan(seq, "door-1", f"{DAY}T{hour:02d}:{seq * 3:02d}:00.000Z"))
     now = dt.datetime.now(dt.UTC)
     for seq in range(15, 21):
-        stamp = (now - dt.timedelta(minutes=37 * (seq - 14))).isoformat(timespec="milliseconds")
+        stamp = (now - dt.timedelta(minutes=37 * (21 - seq))).isoformat(timespec="milliseconds")
         messages.append(_scan(seq, "door-1", stamp.replace("+00:00", "Z"),
                               **({"decision": "deny", "reason": "not_allowed"} if seq % 3 == 0 else {})))
     messages.append(("entryscan/q1/door-1/alert", alert("camera_fault", device="door-1", site="q1")))
