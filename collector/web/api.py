@@ -98,6 +98,8 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
         return {"entries": store.entries(query.get("site") or None, query.get("device") or None, limit=limit,
                                          newest_first=True)}
     if path == "/api/alerts":
+        if query.get("open", "0") not in ("0", "1"):  # schemathesis: open=AAA was a 200 (as if open=0)
+            return {"error": "open must be 0 or 1"}
         return {"alerts": alerts(store, query.get("open") == "1")}
     if path == "/api/quarantine":
         count, recent = store.quarantine(50)
@@ -110,8 +112,8 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
 def reports(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
     """Newest first, 1,000 a page by default; ``next_before`` (when set) is ``before`` for the next page."""
     limit, before = _limit(query.get("limit"), 1000), _before(query.get("before"))
-    if limit is None or before is False:
-        return {"error": "limit must be 1..1000 and before an id"}
+    if limit is None or before is False or query.get("open", "0") not in ("0", "1"):
+        return {"error": "limit must be 1..1000, before an id and open 0 or 1"}
     rows = store.reports(open_only=query.get("open") == "1", limit=limit,
                          before=before if isinstance(before, int) and not isinstance(before, bool) else None)
     return {"reports": rows, "next_before": _page(rows, limit)}

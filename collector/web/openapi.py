@@ -67,7 +67,7 @@ def document() -> dict[str, Any]:
         "/api/entries": _get("The newest entries, newest first", _obj({"entries": _s("array", items=ENTRY)}),
                              [_param("site", "one site"), _param("device", "one door scanner"), LIMIT], True),
         "/api/alerts": _get("The collector's rule alerts, then the doors' own problems",
-                            _obj({"alerts": _s("array", items=ALERT)}), [OPEN]),
+                            _obj({"alerts": _s("array", items=ALERT)}), [OPEN], True),
         "/api/quarantine": _get("Messages refused by the ingest: how many, and the 50 newest",
                                 _obj({"count": INT, "recent": _s("array", items=QUARANTINED)})),
         "/api/reports": _get("Citizens' reports, newest first, a page at a time",

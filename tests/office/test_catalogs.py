@@ -69,11 +69,12 @@ class Visible(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        hidden = tag in self.SKIP or a.get("translate") == "no" or a.get("lang") == "en"
-        if not hidden and tag in ("input", "button") or a.get("aria-label"):
-            self.parts.append(a.get("aria-label") or a.get("value") or "" if a.get("type") != "hidden" else "")
+        hidden = (bool(self.stack) and self.stack[-1]) or tag in self.SKIP or a.get("translate") == "no" \
+            or a.get("lang") == "en"
+        if not hidden:  # what a screen reader says for it, or a button's text
+            self.parts += [a.get("aria-label") or "", a.get("value") or "" if tag == "button" else ""]
         if tag not in self.VOID:
-            self.stack.append(hidden or (bool(self.stack) and self.stack[-1]))
+            self.stack.append(hidden)
 
     def handle_endtag(self, tag: str) -> None:
         if tag not in self.VOID and self.stack:
