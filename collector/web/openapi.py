@@ -78,7 +78,7 @@ def document() -> dict[str, Any]:
                              [_param("site", "one site"), _param("device", "one door scanner"), LIMIT,
                               _param("before", "the next_before of the previous page")], True),
         "/api/alerts": _get("The collector's rule alerts, then the doors' own problems",
-                            _obj({"alerts": _s("array", items=ALERT)}), [OPEN]),
+                            _obj({"alerts": _s("array", items=ALERT)}), [OPEN], True),
         "/api/quarantine": _get("Messages refused by the ingest: how many, and the 50 newest",
                                 _obj({"count": INT, "recent": _s("array", items=QUARANTINED)})),
         "/api/reports": _get("Citizens' reports, newest first, a page at a time",
