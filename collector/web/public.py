@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from entryscan.collector import health
 from entryscan.collector.citizens import CATEGORIES
+from entryscan.collector.photo import MAX_BYTES
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.venue import BoardCheck
 from entryscan.collector.web import i18n
@@ -105,7 +106,7 @@ def venue_page(request: Request, notice: str = "", kind: str = "ok", status: int
                 title=check.name or gettext(request, N_("Venue"), lang), site=site_id, venue=venue_id,
                 site_name=site.name or site_id, check=check, signature=SIGNATURES.get(check.signature, ""),
                 notice=notice, kind=kind, query=query, typed=typed or {}, categories=list(CATEGORIES),
-                can_report=check.signature == "ok" and check.current_version is not None)
+                can_report=check.signature == "ok" and check.current_version is not None, max_photo=MAX_BYTES)
 
 
 def board_check(request: Request, site: SiteInfo) -> BoardCheck:

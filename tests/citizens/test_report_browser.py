@@ -74,7 +74,16 @@ def citizen_reports(driver: Any, office: Office, lang: str, photo: Path) -> str:
     by_id(driver, "category-not_checking").click()
     by_id(driver, "report-text").send_keys(TEXT[lang])
     by_id(driver, "report-contact").send_keys("nguyen.van.a@example.vn")
+    # A photo over the bound is caught before anything is sent: the page stays, with what was typed.
+    huge = photo.with_name("huge.jpg")
+    huge.write_bytes(b"\xff\xd8" + b"\0" * (8 * 1024 * 1024 + 1))
+    by_id(driver, "report-photo").send_keys(str(huge))
+    by_id(driver, "report-send").click()
+    assert by_id(driver, "photo-too-large").is_displayed() and by_id(driver, "report-text").get_attribute(
+        "value") == TEXT[lang]
+    look(driver, "venue-photo-too-large", lang)
     by_id(driver, "report-photo").send_keys(str(photo))
+    assert not by_id(driver, "photo-too-large").is_displayed()
     by_id(driver, "report-send").click()
     wait(driver, lambda d: d.find_elements(By.ID, "receipt-code"))
     look(driver, "receipt-new", lang)

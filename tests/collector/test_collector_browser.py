@@ -129,10 +129,12 @@ def test_venue_page_genuine_tampered_and_report(driver: Any, tmp_path: Path, sto
         driver.get(forged)
         assert driver.find_element(By.ID, "verdict").get_attribute("class") == "warn"
         assert "NOT genuine" in driver.find_element(By.ID, "verdict").text
+        assert not driver.find_elements(By.ID, "report-form")  # a forged board takes no report
         driver.get(url)
+        driver.find_element(By.ID, "category-cannot_scan").click()
         driver.find_element(By.ID, "report-text").send_keys("Bảng QR bị rách, không quét được")
         driver.find_element(By.ID, "report-send").click()
-        wait(driver, lambda d: d.find_elements(By.ID, "notice"))
+        wait(driver, lambda d: d.find_elements(By.ID, "receipt-code"))
         assert [r["body"] for r in store.reports()] == ["Bảng QR bị rách, không quét được"]
     finally:
         web.stop()
