@@ -90,7 +90,7 @@ def print_page(request: Request) -> Response:
     return page(request, "violations.html", title=gettext(request, N_("Premises showing signs of violation")),
                 user=who, day=day.isoformat(), day_shown=day.strftime("%d/%m/%Y"), communes=communes,
                 printable=True, charts=_commune_charts(request, communes, day), commune=wanted,
-                printed_at=dt.datetime.now(dt.UTC).isoformat())
+                printed_at=dt.datetime.now(dt.UTC).isoformat(), zone_site=next(iter(web(request).sites), None))
 
 
 def violations_csv(request: Request) -> Response:

@@ -66,7 +66,8 @@ def _chart(request: Request, site: str, device: str) -> str:
     now = dt.datetime.now(dt.UTC)
     since = (now - dt.timedelta(hours=24)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     zone = app.zone_of(site)
-    title = f'{site}/{device}: {gettext(request, N_("Entries per hour, last 24 hours"))}'
+    words = gettext(request, N_("Entries per hour, last 24 hours"))  # not inside an f-string: Babel misses those
+    title = f"{site}/{device}: {words}"
     labels = Labels(title, gettext(request, N_("entries")), gettext(request, N_("hour (local time)")))
     return bar_chart(hourly_counts(app.store.entry_times(site, device, since), now), title, zone=zone, labels=labels)
 
