@@ -118,8 +118,9 @@ def reports(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
     """Newest first, 1,000 a page by default; ``next_before`` (when set) is ``before`` for the next page."""
     limit, before = _limit(query.get("limit"), 1000), _before(query.get("before"))
     status = query.get("status") or None
-    if limit is None or before is False or status not in (None, *STATES) or query.get("open", "0") not in ("0", "1"):
-        return {"error": "limit must be 1..1000, before an id, status a report state and open 0 or 1"}
+    if limit is None or before is False or status not in (None, *STATES) or query.get("open", "0") not in ("0", "1") \
+            or len(query.get("commune", "")) > 200:
+        return {"error": "limit must be 1..1000, before an id, status a report state, open 0 or 1, commune at most 200"}
     rows = store.reports(open_only=query.get("open") == "1", limit=limit,
                          before=before if isinstance(before, int) and not isinstance(before, bool) else None,
                          status=status, commune=query.get("commune", "")[:200] or None,

@@ -16,7 +16,7 @@ from entryscan.collector.web.forms import FormRefused, parse_query
 from entryscan.collector.web.openapi import document
 
 # Per endpoint, its query parameters whose empty value is not a value (others ignore unknown parameters).
-NOT_BLANK = {"/api/entries": ("limit",), "/api/alerts": ("open",), "/api/reports": ("limit", "open", "before")}
+NOT_BLANK = {"/api/entries": ("limit", "before"), "/api/alerts": ("open",), "/api/reports": ("limit", "open", "before")}
 KEEPALIVE_S = 15.0
 POLL_S = 0.2
 

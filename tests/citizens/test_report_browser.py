@@ -22,7 +22,7 @@ from tests.support.browser import (
     screenshot,
     set_viewport,
 )
-from tests.support.citizens import has_gps, jpeg_with_gps
+from tests.support.citizens import NAME, VENUE, has_gps, jpeg_with_gps
 from tests.support.collector_web import PASSWORD
 
 pytestmark = pytest.mark.skipif(not browser_available(), reason="chromium/chromium-driver not installed (CI has them)")
@@ -98,7 +98,11 @@ def officer_answers(driver: Any, office: Office, lang: str) -> None:
     by_id(driver, "username").send_keys("operator")
     by_id(driver, "password").send_keys(PASSWORD)
     by_id(driver, "login").click()
-    wait(driver, lambda d: d.current_url.endswith("/fleet"))
+    # The office's first page: the venue is among the premises showing signs of violation (an open report).
+    wait(driver, lambda d: d.current_url == f"{office.base}/")
+    assert driver.find_elements(By.CSS_SELECTOR, f'li.premises[data-venue="{VENUE}"]')
+    driver.get(f"{office.base}/map")
+    assert driver.find_elements(By.CSS_SELECTOR, f'#venue-list li[data-name="{NAME}"]')
     driver.get(f"{office.base}/reports")
     look(driver, "reports", lang)
     driver.find_element(By.CSS_SELECTOR, "#reports-body tr.report a").click()
