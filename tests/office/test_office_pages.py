@@ -175,3 +175,15 @@ def test_violations_cli_names_reasons_in_vietnamese(tmp_path: Path, store: Store
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     # Before: "Signs of violation" (it read catalogs from a collector/locale that never existed).
     assert rows[0]["status_name"] == "Có dấu hiệu vi phạm"
+
+
+def test_the_compliance_page_says_no_door_and_no_scans_instead_of_a_span(web: WebUnderTest) -> None:
+    # Before: a venue without doors showed 0 entries and "9 h 30 min", the same as a day without one scan.
+    opener = logged_in_opener(web.base)
+    _, page = get(web, f"/compliance?day={DAY}", opener, "en")
+    rows = {m[1]: m[2] for m in re.finditer(r'<td translate="no">(?:q1)</td><td translate="no">([\w-]+)</td>(.*?)</tr>',
+                                            page, re.DOTALL)}
+    assert 'class="state-no_doors">No door linked<' in rows["cho-ben-thanh"] and "<td></td>" in rows["cho-ben-thanh"]
+    assert 'class="state-no_scans">No scans during opening hours<' in rows["thu-vien"]
+    assert 'class="state-scanned">1 h 03 min<' in rows["ubnd-ben-nghe"]  # 16:03 to 17:00 was the longest
+    assert not any("9 h 30 min" in row for row in rows.values())
