@@ -187,3 +187,9 @@ def test_the_compliance_page_says_no_door_and_no_scans_instead_of_a_span(web: We
     assert 'class="state-no_scans">No scans during opening hours<' in rows["thu-vien"]
     assert 'class="state-scanned">1 h 03 min<' in rows["ubnd-ben-nghe"]  # 16:03 to 17:00 was the longest
     assert not any("9 h 30 min" in row for row in rows.values())
+
+
+def test_the_device_page_shows_lists_held_as_names_and_versions(web: WebUnderTest) -> None:
+    opener = logged_in_opener(web.base)
+    _, page = get(web, "/device/q1/door-1", opener, "en")
+    assert "{&#39;revoked&#39;: 3}" not in page and '<span translate="no">revoked 3</span>' in page  # was a Python dict
