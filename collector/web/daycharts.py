@@ -48,3 +48,23 @@ def day_chart(store: StoreBase, places: list[Place], day: dt.date, labels: Label
     zone = places[0][0].timezone if places else dt.UTC
     return bar_chart(day_counts(store, places, day), labels.title, zone=zone, labels=labels,
                      open_spans=open_spans(places, day))
+
+
+def window_spans(site: SiteInfo, venue: str, first: dt.datetime, hours: int = 24) -> list[tuple[float, float]]:
+    """The venue's opening spans within ``hours`` hours from ``first``, in hours from ``first`` (a door's
+    rolling chart crosses local midnight, so two days' hours can show)."""
+    info = site.venues.get(venue)
+    if info is None:
+        return []
+    zone = site.timezone or dt.datetime.now().astimezone().tzinfo
+    start_day = first.astimezone(zone).date()
+    out = []
+    for offset in range(-1, hours // 24 + 2):
+        day = start_day + dt.timedelta(days=offset)
+        midnight = local_midnight(site, day)
+        for a, b in info.hours.spans[day.weekday()]:
+            lo = ((midnight + dt.timedelta(minutes=a)) - first).total_seconds() / 3600
+            hi = ((midnight + dt.timedelta(minutes=b)) - first).total_seconds() / 3600
+            if hi > 0 and lo < hours:
+                out.append((max(lo, 0.0), min(hi, float(hours))))
+    return out

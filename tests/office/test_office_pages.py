@@ -193,3 +193,15 @@ def test_the_device_page_shows_lists_held_as_names_and_versions(web: WebUnderTes
     opener = logged_in_opener(web.base)
     _, page = get(web, "/device/q1/door-1", opener, "en")
     assert "{&#39;revoked&#39;: 3}" not in page and '<span translate="no">revoked 3</span>' in page  # was a Python dict
+
+
+@pytest.mark.parametrize(("first", "spans"), [
+    ("2026-11-25T00:00:00+00:00", [(0.5, 10.0)]),  # Wednesday 07:00 local: that day's 07:30-17:00
+    ("2026-11-27T12:00:00+00:00", []),  # Friday 19:00 local: Friday's hours are over, Saturday closed
+    ("2026-11-29T20:00:00+00:00", [(4.5, 14.0)]),  # Monday 03:00 local, across midnight from Sunday
+])
+def test_a_doors_rolling_chart_marks_its_venues_hours(office: Office, first: str,
+                                                      spans: list[tuple[float, float]]) -> None:
+    from entryscan.collector.web.daycharts import window_spans
+
+    assert window_spans(office.sites["q1"], "ubnd-ben-nghe", dt.datetime.fromisoformat(first)) == spans
