@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from entryscan.collector.compliance import day_stamps
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
-from entryscan.collector.store.validate import iso
 from entryscan.collector.web.chart import Labels, bar_chart, counts_from
 
 Place = tuple[SiteInfo, str]  # a site and one of its venue ids
@@ -27,10 +27,12 @@ def day_counts(store: StoreBase, places: list[Place], day: dt.date) -> list[tupl
         return counts_from([], dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC))
     first = local_midnight(places[0][0], day)
     stamps: list[str] = []
+    by_site: dict[str, dict[str, list[str]]] = {}
     for site, venue in places:
-        start = local_midnight(site, day)
+        if site.site not in by_site:  # one query per site, however many doors its venues have
+            by_site[site.site] = day_stamps(store, site, day)
         for device in site.devices_of(venue):
-            stamps += store.entry_times(site.site, device, iso(start), iso(start + dt.timedelta(days=1)))
+            stamps += by_site[site.site].get(device, [])
     return counts_from(stamps, first)
 
 

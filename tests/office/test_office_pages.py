@@ -205,3 +205,15 @@ def test_a_doors_rolling_chart_marks_its_venues_hours(office: Office, first: str
     from entryscan.collector.web.daycharts import window_spans
 
     assert window_spans(office.sites["q1"], "ubnd-ben-nghe", dt.datetime.fromisoformat(first)) == spans
+
+
+def test_the_violations_list_reads_a_sites_day_in_one_query_not_one_per_door(store: StoreBase, office: Office,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: one entry_times query per door, each scanning the site's whole day: with 1,000 doors and
+    # 20,000 entries the first page took over a minute on SQLite (1.6 s with 100,000 entries after).
+    calls: list[str] = []
+    real = store._rows  # type: ignore[attr-defined]
+    monkeypatch.setattr(store, "_rows", lambda sql, params=(): calls.append(sql) or real(sql, params))
+    found = premises(store, office.sites, dt.date.fromisoformat(DAY))
+    assert sum("FROM entry_events" in sql for sql in calls) == 1
+    assert {p.venue for p in found[0].premises} == {"thu-vien", "nha-thi-dau", "ubnd-ben-nghe"}
