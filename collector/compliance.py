@@ -26,8 +26,15 @@ def _spans(site: SiteInfo, day: dt.date, spans: tuple[tuple[int, int], ...]) -> 
     return [(midnight + dt.timedelta(minutes=a), midnight + dt.timedelta(minutes=b)) for a, b in spans]
 
 
+def day_stamps(store: StoreBase, site: SiteInfo, day: dt.date) -> dict[str, list[str]]:
+    """Every door's entry times in the site's local ``day``: one query for all the site's venues."""
+    midnight = _spans(site, day, ((0, 0),))[0][0]
+    return store.entry_stamps(site.site, iso(midnight), iso(midnight + dt.timedelta(days=1)))
+
+
 def venue_day(store: StoreBase, site: SiteInfo, venue_id: str, day: dt.date,
-              now: dt.datetime | None = None) -> dict[str, Any]:
+              now: dt.datetime | None = None, stamps_of: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """``stamps_of`` (from ``day_stamps``) spares a query per door when every venue of a site is wanted."""
     now = now or dt.datetime.now(dt.UTC)
     venue = site.venues[venue_id]
     spans = [(a, min(b, now)) for a, b in _spans(site, day, venue.hours.spans[day.weekday()]) if min(b, now) > a]
@@ -36,7 +43,9 @@ def venue_day(store: StoreBase, site: SiteInfo, venue_id: str, day: dt.date,
     if spans and doors:
         since, until = iso(spans[0][0]), iso(spans[-1][1])
         for device in doors:
-            stamps += [dt.datetime.fromisoformat(t) for t in store.entry_times(site.site, device, since, until)]
+            times = stamps_of.get(device, []) if stamps_of is not None else \
+                store.entry_times(site.site, device, since, until)
+            stamps += [dt.datetime.fromisoformat(t) for t in times]
     count, longest = 0, dt.timedelta()
     for start, end in spans:
         inside = sorted(t for t in stamps if start <= t < end)
@@ -59,4 +68,8 @@ def venue_day(store: StoreBase, site: SiteInfo, venue_id: str, day: dt.date,
 
 
 def compliance(store: StoreBase, sites: dict[str, SiteInfo], day: dt.date) -> list[dict[str, Any]]:
-    return [venue_day(store, site, venue_id, day) for site in sites.values() for venue_id in sorted(site.venues)]
+    out = []
+    for site in sites.values():
+        stamps = day_stamps(store, site, day)
+        out += [venue_day(store, site, venue_id, day, stamps_of=stamps) for venue_id in sorted(site.venues)]
+    return out

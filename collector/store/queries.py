@@ -81,6 +81,16 @@ class Queries(ReportQueries, ABC):
             " AND ts >= ? AND (CAST(? AS TEXT) IS NULL OR ts < ?) ORDER BY ts",
             (site, device, device, since, until, until))]
 
+    def entry_stamps(self, site: str, since: str, until: str) -> dict[str, list[str]]:
+        """Per door of a site, its entry timestamps with ``since <= ts < until``, oldest first: one range scan
+        of the (site, ts) index for a whole site's day, where ``entry_times`` per door scanned that range once
+        per door (the violations page took a minute for 1,000 doors)."""
+        out: dict[str, list[str]] = {}
+        for device, ts in self._rows("SELECT device, ts FROM entry_events WHERE site = ? AND ts >= ? AND ts < ?"
+                                     " ORDER BY ts", (site, since, until)):
+            out.setdefault(device, []).append(ts)
+        return out
+
     def decisions_by_reason(self, site: str, device: str) -> list[dict[str, Any]]:
         """Accepts and denies of one door counted by reason code, most frequent first."""
         return self._dicts("SELECT decision, reason, COUNT(*) AS n FROM entry_events WHERE site = ? AND device = ?"

@@ -73,7 +73,7 @@ def _open_bands(spans: list[tuple[float, float]], slot: float, plot_h: float, la
         x = WIDTH - RIGHT - 150
         parts.append(f'<rect fill="{OPEN}" stroke="{OPEN_EDGE}" stroke-dasharray="4 3" x="{x}" y="8" width="14" '
                      'height="12"/>')
-        parts.append(_text(x + 20, 18, label, size=11))
+        parts.append(_text(x + 20, 18, label, size=12))
     return parts
 
 
@@ -85,14 +85,14 @@ def bar_chart(series: list[tuple[dt.datetime, int]], title: str, *, zone: dt.tzi
     top = ticks[-1] or 1
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(series), 1)
-    parts = [_text(LEFT, 20, words.title, size=13), *_open_bands(open_spans or [], slot, plot_h, words.open_hours)]
+    parts = [_text(LEFT, 20, words.title, size=14), *_open_bands(open_spans or [], slot, plot_h, words.open_hours)]
     for tick in ticks:
         y = TOP + plot_h - plot_h * tick / top
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="{GRID}"/>')
-        parts.append(_text(LEFT - 6, y + 4, str(tick), "end", 10))
-    parts.append(_text(12, TOP + plot_h / 2, words.y_axis, "middle", 11).replace(
+        parts.append(_text(LEFT - 6, y + 4, str(tick), "end", 12))
+    parts.append(_text(12, TOP + plot_h / 2, words.y_axis, "middle", 12).replace(
         "<text ", f'<text transform="rotate(-90 12 {TOP + plot_h / 2:.1f})" ', 1))
-    parts.append(_text(LEFT + plot_w / 2, HEIGHT - 8, words.x_axis, "middle", 11))
+    parts.append(_text(LEFT + plot_w / 2, HEIGHT - 8, words.x_axis, "middle", 12))
     for i, (start, n) in enumerate(series):
         local = start.astimezone(zone)
         h = plot_h * n / top
@@ -102,7 +102,7 @@ def bar_chart(series: list[tuple[dt.datetime, int]], title: str, *, zone: dt.tzi
                      "</rect>")
         if i % 3 == 0:  # the label and its tick at the hour's start, where the band's edges are measured from
             parts.append(f'<line x1="{x:.1f}" y1="{TOP + plot_h}" x2="{x:.1f}" y2="{TOP + plot_h + 4}" stroke="{INK}"/>')
-            parts.append(_text(x, TOP + plot_h + 16, f"{local:%H}h", "middle", 10))
+            parts.append(_text(x, TOP + plot_h + 16, f"{local:%H}h", "middle", 12))
     parts.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" stroke="{INK}"/>')
     parts.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" stroke="{INK}"/>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from entryscan.collector.compliance import day_stamps
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
-from entryscan.collector.store.validate import iso
 from entryscan.collector.web.chart import Labels, bar_chart, counts_from
 
 Place = tuple[SiteInfo, str]  # a site and one of its venue ids
@@ -27,10 +27,12 @@ def day_counts(store: StoreBase, places: list[Place], day: dt.date) -> list[tupl
         return counts_from([], dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC))
     first = local_midnight(places[0][0], day)
     stamps: list[str] = []
+    by_site: dict[str, dict[str, list[str]]] = {}
     for site, venue in places:
-        start = local_midnight(site, day)
+        if site.site not in by_site:  # one query per site, however many doors its venues have
+            by_site[site.site] = day_stamps(store, site, day)
         for device in site.devices_of(venue):
-            stamps += store.entry_times(site.site, device, iso(start), iso(start + dt.timedelta(days=1)))
+            stamps += by_site[site.site].get(device, [])
     return counts_from(stamps, first)
 
 
@@ -48,3 +50,23 @@ def day_chart(store: StoreBase, places: list[Place], day: dt.date, labels: Label
     zone = places[0][0].timezone if places else dt.UTC
     return bar_chart(day_counts(store, places, day), labels.title, zone=zone, labels=labels,
                      open_spans=open_spans(places, day))
+
+
+def window_spans(site: SiteInfo, venue: str, first: dt.datetime, hours: int = 24) -> list[tuple[float, float]]:
+    """The venue's opening spans within ``hours`` hours from ``first``, in hours from ``first`` (a door's
+    rolling chart crosses local midnight, so two days' hours can show)."""
+    info = site.venues.get(venue)
+    if info is None:
+        return []
+    zone = site.timezone or dt.datetime.now().astimezone().tzinfo
+    start_day = first.astimezone(zone).date()
+    out = []
+    for offset in range(-1, hours // 24 + 2):
+        day = start_day + dt.timedelta(days=offset)
+        midnight = local_midnight(site, day)
+        for a, b in info.hours.spans[day.weekday()]:
+            lo = ((midnight + dt.timedelta(minutes=a)) - first).total_seconds() / 3600
+            hi = ((midnight + dt.timedelta(minutes=b)) - first).total_seconds() / 3600
+            if hi > 0 and lo < hours:
+                out.append((max(lo, 0.0), min(hi, float(hours))))
+    return out

@@ -15,6 +15,7 @@ from entryscan.collector.web import api
 from entryscan.collector.web.auth import COOKIE
 from entryscan.collector.web.chart import Labels, bar_chart, hourly_counts
 from entryscan.collector.web.context import cookie_flags, form_ok, gettext, page, session, user, web
+from entryscan.collector.web.daycharts import window_spans
 from entryscan.collector.web.forms import FormRefused, parse_query, read_form, refusal
 from entryscan.collector.web.names import N_
 
@@ -68,8 +69,13 @@ def _chart(request: Request, site: str, device: str) -> str:
     zone = app.zone_of(site)
     words = gettext(request, N_("Entries per hour, last 24 hours"))  # not inside an f-string: Babel misses those
     title = f"{site}/{device}: {words}"
-    labels = Labels(title, gettext(request, N_("entries")), gettext(request, N_("hour (local time)")))
-    return bar_chart(hourly_counts(app.store.entry_times(site, device, since), now), title, zone=zone, labels=labels)
+    labels = Labels(title, gettext(request, N_("entries")), gettext(request, N_("hour (local time)")),
+                    gettext(request, N_("opening hours")))
+    series = hourly_counts(app.store.entry_times(site, device, since), now)
+    info = app.sites.get(site)
+    venue = info.device_venue.get(device) if info else None
+    spans = window_spans(info, venue, series[0][0]) if info and venue else []  # the door's venue's hours
+    return bar_chart(series, title, zone=zone, labels=labels, open_spans=spans)
 
 
 def chart(request: Request) -> Response:

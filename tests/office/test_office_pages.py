@@ -175,3 +175,45 @@ def test_violations_cli_names_reasons_in_vietnamese(tmp_path: Path, store: Store
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     # Before: "Signs of violation" (it read catalogs from a collector/locale that never existed).
     assert rows[0]["status_name"] == "Có dấu hiệu vi phạm"
+
+
+def test_the_compliance_page_says_no_door_and_no_scans_instead_of_a_span(web: WebUnderTest) -> None:
+    # Before: a venue without doors showed 0 entries and "9 h 30 min", the same as a day without one scan.
+    opener = logged_in_opener(web.base)
+    _, page = get(web, f"/compliance?day={DAY}", opener, "en")
+    rows = {m[1]: m[2] for m in re.finditer(r'<td translate="no">(?:q1)</td><td translate="no">([\w-]+)</td>(.*?)</tr>',
+                                            page, re.DOTALL)}
+    assert 'class="state-no_doors">No door linked<' in rows["cho-ben-thanh"] and "<td></td>" in rows["cho-ben-thanh"]
+    assert 'class="state-no_scans">No scans during opening hours<' in rows["thu-vien"]
+    assert 'class="state-scanned">1 h 03 min<' in rows["ubnd-ben-nghe"]  # 16:03 to 17:00 was the longest
+    assert not any("9 h 30 min" in row for row in rows.values())
+
+
+def test_the_device_page_shows_lists_held_as_names_and_versions(web: WebUnderTest) -> None:
+    opener = logged_in_opener(web.base)
+    _, page = get(web, "/device/q1/door-1", opener, "en")
+    assert "{&#39;revoked&#39;: 3}" not in page and '<span translate="no">revoked 3</span>' in page  # was a Python dict
+
+
+@pytest.mark.parametrize(("first", "spans"), [
+    ("2026-11-25T00:00:00+00:00", [(0.5, 10.0)]),  # Wednesday 07:00 local: that day's 07:30-17:00
+    ("2026-11-27T12:00:00+00:00", []),  # Friday 19:00 local: Friday's hours are over, Saturday closed
+    ("2026-11-29T20:00:00+00:00", [(4.5, 14.0)]),  # Monday 03:00 local, across midnight from Sunday
+])
+def test_a_doors_rolling_chart_marks_its_venues_hours(office: Office, first: str,
+                                                      spans: list[tuple[float, float]]) -> None:
+    from entryscan.collector.web.daycharts import window_spans
+
+    assert window_spans(office.sites["q1"], "ubnd-ben-nghe", dt.datetime.fromisoformat(first)) == spans
+
+
+def test_the_violations_list_reads_a_sites_day_in_one_query_not_one_per_door(store: StoreBase, office: Office,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: one entry_times query per door, each scanning the site's whole day: with 1,000 doors and
+    # 20,000 entries the first page took over a minute on SQLite (1.6 s with 100,000 entries after).
+    calls: list[str] = []
+    real = store._rows  # type: ignore[attr-defined]
+    monkeypatch.setattr(store, "_rows", lambda sql, params=(): calls.append(sql) or real(sql, params))
+    found = premises(store, office.sites, dt.date.fromisoformat(DAY))
+    assert sum("FROM entry_events" in sql for sql in calls) == 1
+    assert {p.venue for p in found[0].premises} == {"thu-vien", "nha-thi-dau", "ubnd-ben-nghe"}
