@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from entryscan.collector.store.reports import NewReport
@@ -91,7 +92,7 @@ def test_officer_assigns_answers_and_closes_and_the_citizen_rates(office: Office
 
 
 def test_a_closed_report_refuses_changes_and_forms_need_their_token(office: Office) -> None:
-    file(office)
+    receipt = file(office)
     (report,) = office.store.reports()
     page = f"{office.base}/reports/{report['id']}"
     officer = logged_in_opener(office.base)
@@ -106,6 +107,8 @@ def test_a_closed_report_refuses_changes_and_forms_need_their_token(office: Offi
     status, _, body = request(f"{page}/answer", data={"answer": "late", "csrf": token}, opener=officer,
                               headers={"Origin": office.base})
     assert status == 409 and 'class="error" id="notice"' in body.decode()
+    receipt_page = request(f"{office.base}/r/{receipt}", opener=english(office))[2].decode()
+    assert "closed this report without a public answer" in receipt_page and 'id="rate-form"' not in receipt_page
 
 
 def test_a_flood_at_one_board_does_not_hide_the_others(office: Office) -> None:
@@ -139,3 +142,11 @@ def test_the_api_exposes_the_lifecycle(office: Office) -> None:
     assert {"category", "status", "commune", "answer", "rating", "photo_bytes", "place_lat"} <= set(
         fields["properties"])
     assert {"status", "commune", "venue"} <= {p["name"] for p in schema["parameters"]}
+    # Every report the API gives, answered and rated included, matches the published description.
+    officer = logged_in_opener(office.base)
+    page = f"{office.base}/reports/{report['id']}"
+    post_form(page, {"answer": "Đã xử lý."}, opener=officer, action=f"/reports/{report['id']}/answer")
+    office.store.rate_report(office.store._rows("SELECT receipt FROM citizen_reports")[0][0], 2)
+    body = schema["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.Draft202012Validator(body).validate(api(office.base, "/api/reports"))
+    jsonschema.Draft202012Validator(body).validate(api(office.base, "/api/reports?status=received"))
