@@ -38,7 +38,9 @@ setup(
     cmdclass={"build_py": BuildWithCatalogs},
     package_dir={f"entryscan.{root}": root for root in ROOTS},
     package_data={"entryscan.provisioning.fonts": ["*.ttf", "*.txt", "*.md"],
-                  "entryscan.collector.web": ["templates/*.html", "static/*.css", "static/*.js", "babel.cfg",
+                  "entryscan.collector.web": ["templates/*.html", "static/*.css", "static/*.js", "static/leaflet/*.js",
+                                              "static/leaflet/*.css", "static/leaflet/LICENSE",
+                                              "static/leaflet/README.md", "static/leaflet/images/*.png", "babel.cfg",
                                               "locale/*/LC_MESSAGES/*.po", "locale/*/LC_MESSAGES/*.mo"]},
     packages=[f"entryscan.{root}{sub}" for root in ROOTS for sub in ["", *(f".{p}" for p in find_packages(root))]],
 )

@@ -43,6 +43,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-connections", type=int, default=4000, help="open web connections in all (default 4000)")
     p.add_argument("--max-connections-per-address", type=int, default=100,
                    help="open web connections per client address, trusted proxies exempt (default 100)")
+    p.add_argument("--map-tiles", default=None, metavar="URL|none",
+                   help="tile server of the office's map, a template with {z}, {x}, {y} (default OpenStreetMap's "
+                        "https://tile.openstreetmap.org/{z}/{x}/{y}.png; none = the points on a plain background)")
+    p.add_argument("--map-attribution", default=None,
+                   help="the tile server's credit line shown on the map (default: OpenStreetMap's for its tiles)")
     p.add_argument("--site-dir", type=Path, action="append", default=[], help="site manifest directory (repeatable)")
     p.add_argument("--timezone", default="", help="IANA zone of the venues' opening hours for site manifests without their own "
                    "[site] timezone (default: local time)")

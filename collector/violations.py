@@ -199,7 +199,8 @@ def write_csv(communes: list[Commune], out: TextIO, translate: Callable[[str], s
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in csv_rows(communes, translate):
-        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
+        # v[:1] of "" is "", which `in` finds in any string: empty cells came out as a lone quote.
+        writer.writerow(["'" + v if isinstance(v, str) and v and v[0] in "=+-@" else v for v in row])
 
 
 def as_json(communes: list[Commune]) -> dict[str, Any]:

@@ -1,14 +1,13 @@
 """``entryscan-collector violations``: the premises showing signs of violation, as CSV or JSON, per commune.
 
-``--lang vi`` names statuses and reasons from the collector's gettext catalogs (``messages`` domain
-under ``collector/locale``); without a catalog the English message ids are printed.
+``--lang vi`` names statuses and reasons from the office's gettext catalogs (``collector/web/locale``, the
+pages' own; it pointed at a ``collector/locale`` that never existed, so every CSV came out in English).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gettext
 import json
 import sys
 from collections.abc import Callable
@@ -17,13 +16,12 @@ from pathlib import Path
 from entryscan.collector.site import load_sites
 from entryscan.collector.store import open_store
 from entryscan.collector.violations import as_json, premises, write_csv
+from entryscan.collector.web.i18n import load_translations
 from entryscan.device.errors import EntryscanError
-
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
 def translator(lang: str) -> Callable[[str], str]:
-    return gettext.translation("messages", str(LOCALE_DIR), languages=[lang], fallback=True).gettext
+    return load_translations(lang).gettext
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -18,6 +18,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# ss counts the web tests' open connections (in CI a test skipped for a missing tool fails).
+command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need_apt[*]} with apt-get" >&2

@@ -11,6 +11,10 @@ import pytest
 from tests.support import StepClock
 from tests.support.mosquitto import Mosquitto, mosquitto_binary
 
+# The shared collector store fixture (``store``) lives in tests/support, used by every store test.
+# tests.support.ci: in CI (CI set) a skip for a missing tool (PostgreSQL, Chromium, mosquitto) is a failure.
+pytest_plugins = ["tests.support.stores", "tests.support.ci"]
+
 MosquittoFactory = Callable[..., Mosquitto]
 
 

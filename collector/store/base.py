@@ -1,7 +1,7 @@
 """The store interface and the ingest logic both stores share (dialect-neutral SQL, ``?`` parameters).
 
 ``ingest_batch`` stores a batch of broker messages in one transaction: entries once per
-``event_id``, alerts once per ``alert_id``, status and state documents, and anything invalid in the
+(site, device, ``event_id``), alerts once per (site, device, ``alert_id``), status and state documents, and anything invalid in the
 quarantine table with the reason. Only after it returns may the caller acknowledge the messages.
 Per (site, device, incarnation) a stream row tracks the gap-free prefix (``through_seq``, what the
 door is told it may delete), counters and since when a gap has been open.
@@ -43,6 +43,11 @@ CONFIRM_MAX_SEQS = 1000
 CONFIRM_MAX_ALERTS = 100
 ADVANCE_STEP = 2000
 StreamKey = tuple[str, str, str]
+EventKey = tuple[str, str, str]  # (site, device, event_id or alert_id): an id is unique per door only
+
+
+def event_key(rec: EntryRecord) -> EventKey:
+    return rec.site, rec.device, rec.event_id
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,8 @@ class Store(Queries, ABC):
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> int: ...
 
     @abstractmethod
-    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[str]:
-        """Insert, skipping known event_ids; return the event_ids that were new."""
+    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
+        """Insert, skipping known (site, device, event_id); return the keys that were new."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -117,11 +122,11 @@ class Store(Queries, ABC):
 
     def _store_batch(self, parsed: list[_Parsed]) -> Batch:
         now, ns0 = now_iso(), time.time_ns()
-        entries = {p.record.event_id: p.record for p in parsed if isinstance(p.record, EntryRecord)}
-        new_ids = self._insert_entries(sorted(entries.values(), key=lambda r: r.event_id), now) \
-            if entries else set()
+        entries = {event_key(p.record): p.record for p in parsed if isinstance(p.record, EntryRecord)}
+        # Inserted in key order: two collectors inserting the same events take their locks in one order.
+        new_ids = self._insert_entries([entries[k] for k in sorted(entries)], now) if entries else set()
         new_alerts = self._store_alerts([p.record for p in parsed if isinstance(p.record, AlertRecord)], ns0)
-        batch, seen_ids = Batch(), set[str]()
+        batch, seen_ids = Batch(), set[tuple[str, EventKey]]()
         for p in parsed:
             batch.results.append(self._result(p, now, new_ids, new_alerts, seen_ids))
         self._update_streams(parsed, new_ids, now, ns0)
@@ -131,20 +136,22 @@ class Store(Queries, ABC):
         self._count_receipts(batch.results)
         return batch
 
-    def _result(self, p: _Parsed, now: str, new_ids: set[str], new_alerts: set[str],
-                seen: set[str]) -> Ingested:
+    def _result(self, p: _Parsed, now: str, new_ids: set[EventKey], new_alerts: set[EventKey],
+                seen: set[tuple[str, EventKey]]) -> Ingested:
         rec = p.record
         if rec is None:
             self._quarantine(now, p.raw_topic, p.payload, p.reason)
             return Ingested("quarantine", False, reason=p.reason)
         if isinstance(rec, EntryRecord):
-            new = rec.event_id in new_ids and rec.event_id not in seen
-            seen.add(rec.event_id)
+            key = event_key(rec)
+            new = key in new_ids and ("entry", key) not in seen
+            seen.add(("entry", key))
             line = f"{rec.site}/{rec.device} #{rec.seq} {rec.decision} {rec.reason} {rec.credential_type} {rec.ts}"
             return Ingested("entry", new, clean(line), ts=rec.ts)
         if isinstance(rec, AlertRecord):
-            new = rec.alert_id in new_alerts and rec.alert_id not in seen
-            seen.add(rec.alert_id)
+            key = (rec.site, rec.device, rec.alert_id)
+            new = key in new_alerts and ("alert", key) not in seen
+            seen.add(("alert", key))
             return Ingested("alert", new, clean(f"{rec.site}/{rec.device} ALERT {rec.kind} {rec.ts}"))
         if isinstance(rec, StatusRecord):
             return Ingested("status", self._store_status(rec, now), f"{rec.site}/{rec.device} status {rec.status}")
@@ -187,19 +194,24 @@ class Store(Queries, ABC):
                        " ELSE excluded.since END, version = excluded.version, issued_at = excluded.issued_at",
                        (*key, kind, name, version, now, issued_at))
 
-    def _store_alerts(self, alerts: list[AlertRecord], ns0: int) -> set[str]:
+    def _store_alerts(self, alerts: list[AlertRecord], ns0: int) -> set[EventKey]:
+        """Store new alerts (unique per door and alert_id); return the keys that were new."""
         if not alerts:
             return set()
-        ids = sorted({a.alert_id for a in alerts})
-        marks = ",".join("?" * len(ids))
-        known = {r[0] for r in self._rows(f"SELECT alert_id FROM alert_events WHERE alert_id IN ({marks})", ids)}
-        for i, a in enumerate(sorted(alerts, key=lambda a: a.alert_id)):
+        keys = sorted({(a.site, a.device, a.alert_id) for a in alerts})
+        known: set[EventKey] = set()
+        for site, device in sorted({(s, d) for s, d, _ in keys}):
+            ids = [i for s, d, i in keys if (s, d) == (site, device)]
+            known |= {(site, device, r[0]) for r in self._rows(
+                "SELECT alert_id FROM alert_events WHERE site = ? AND device = ? AND alert_id IN"
+                f" ({','.join('?' * len(ids))})", (site, device, *ids))}
+        for i, a in enumerate(sorted(alerts, key=lambda a: (a.site, a.device, a.alert_id))):
             # A re-sent alert is stored once but moves to the front of the confirm list again.
             self._exec("INSERT INTO alert_events(alert_id, site, device, incarnation, kind, ts, payload,"
                        " received_at, last_ns) VALUES (?,?,?,?,?,?,?,?,?)"
-                       " ON CONFLICT(alert_id) DO UPDATE SET last_ns = excluded.last_ns",
+                       " ON CONFLICT(site, device, alert_id) DO UPDATE SET last_ns = excluded.last_ns",
                        (a.alert_id, a.site, a.device, a.incarnation, a.kind, a.ts, a.payload, now_iso(), ns0 + i))
-        return set(ids) - known
+        return set(keys) - known
 
     def _store_status(self, rec: StatusRecord, now: str) -> bool:
         old = self._rows("SELECT status FROM device_status WHERE site = ? AND device = ?", (rec.site, rec.device))
@@ -212,7 +224,7 @@ class Store(Queries, ABC):
                    (rec.site, rec.device, rec.status, now, offline_since))
         return True
 
-    def _update_streams(self, parsed: list[_Parsed], new_ids: set[str], now: str, ns0: int) -> None:
+    def _update_streams(self, parsed: list[_Parsed], new_ids: set[EventKey], now: str, ns0: int) -> None:
         newest: dict[StreamKey, int] = {}
         fresh: dict[StreamKey, list[EntryRecord]] = {}
         pending = set(new_ids)  # a batch may carry one event twice: count it once
@@ -221,8 +233,8 @@ class Store(Queries, ABC):
             if isinstance(rec, EntryRecord | AlertRecord):
                 key = (rec.site, rec.device, rec.incarnation)
                 newest[key] = ns0 + i
-                if isinstance(rec, EntryRecord) and rec.event_id in pending:
-                    pending.discard(rec.event_id)
+                if isinstance(rec, EntryRecord) and event_key(rec) in pending:
+                    pending.discard(event_key(rec))
                     fresh.setdefault(key, []).append(rec)
         self._apply_streams(sorted(newest), fresh, newest, now)  # one lock order for every collector
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from entryscan.collector.store.base import Store, StreamKey
+from entryscan.collector.store.base import EventKey, Store, StreamKey
 from entryscan.collector.store.pgbulk import apply_streams, bulk_confirmations
 from entryscan.collector.store.schema import POSTGRES_MIGRATIONS
 from entryscan.collector.store.validate import EntryRecord, iso
@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - the postgres extra is not installed
     psycopg = None  # type: ignore[assignment]
 
 log = logging.getLogger("collector")
+CLOSE_WAIT_S = 2.0
 MIGRATION_LOCK = 0x656E7472  # pg_advisory_xact_lock key: one collector migrates at a time
 
 _INSERT = """
@@ -34,7 +35,7 @@ INSERT INTO entry_events(event_id, site, device, incarnation, door, seq, ts, dec
                          subject, policy_version, clock_synced, payload, received_at)
 SELECT e.*, %s::timestamptz FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],
     %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[], %s::text[]) AS e
-ON CONFLICT (event_id) DO NOTHING RETURNING event_id
+ON CONFLICT (site, device, event_id) DO NOTHING RETURNING site, device, event_id
 """
 
 
@@ -48,11 +49,17 @@ class PostgresStore(Store):
         self.transient_errors = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
         self.unavailable_errors = (psycopg.OperationalError, psycopg.InterfaceError)
         self._lock = threading.RLock()
+        self._db = self._connect()
+        self._migrate()
+        # The pages' reads on a connection of their own: a dashboard never waits for the ingest's lock.
+        self._read_lock = threading.Lock()
+        self._reader = self._connect()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
-            self._db = psycopg.connect(url, autocommit=True)
+            return psycopg.connect(self.url, autocommit=True)
         except psycopg.OperationalError as exc:
             raise EntryscanError(f"cannot connect to PostgreSQL: {exc}") from None
-        self._migrate()
 
     def _migrate(self) -> None:
         with self._transaction():
@@ -82,7 +89,14 @@ class PostgresStore(Store):
             rows = self._db.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
         return [tuple(_plain(v) for v in row) for row in rows]
 
-    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[str]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            if self._reader.closed or self._reader.broken:
+                self._reader = self._connect()
+            rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()
+        return [tuple(_plain(v) for v in row) for row in rows]
+
+    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
         columns = [[r.event_id for r in records], [r.site for r in records], [r.device for r in records],
                    [r.incarnation for r in records], [r.door for r in records], [r.seq for r in records],
                    [r.ts for r in records], [r.decision for r in records], [r.reason for r in records],
@@ -91,7 +105,7 @@ class PostgresStore(Store):
                    [r.payload for r in records]]
         with self._lock:
             cur = self._db.execute(_INSERT, (received_at, *columns))  # type: ignore[arg-type]
-            return {row[0] for row in cur.fetchall()}
+            return {(row[0], row[1], row[2]) for row in cur.fetchall()}
 
     def recover(self) -> None:
         with self._lock:
@@ -112,8 +126,15 @@ class PostgresStore(Store):
             return bulk_confirmations(self._db, sorted(set(devices)))
 
     def close(self) -> None:
-        with self._lock:
+        with self._read_lock:
+            self._reader.close()
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):  # a batch still waiting (as in SqliteStore.close)
+            log.warning("collector: a batch is still waiting for PostgreSQL; closing without it")
+            return
+        try:
             self._db.close()
+        finally:
+            self._lock.release()
 
 
 def _pg(sql: str) -> str:

@@ -23,25 +23,51 @@ class Queries(ReportQueries, ABC):
     @abstractmethod
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> int: ...
 
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read for the pages, the API and the rules. The stores run it on a connection of its own, so a
+        dashboard read neither waits for the ingest's transaction nor holds it up."""
+        return self._rows(sql, params)
+
     def _dicts(self, sql: str, params: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
-        return [dict(zip(names, row, strict=True)) for row in self._rows(sql, params)]
+        return [dict(zip(names, row, strict=True)) for row in self._read(sql, params)]
 
     def receipts(self) -> dict[str, int]:
-        return {k: int(c) for k, c in self._rows("SELECT kind, count FROM receipts")}
+        return {k: int(c) for k, c in self._read("SELECT kind, count FROM receipts")}
 
     def entries(self, site: str | None = None, device: str | None = None, *, limit: int | None = None,
                 newest_first: bool = False) -> list[dict[str, Any]]:
-        order = "received_at DESC, seq DESC" if newest_first else "site, device, incarnation, seq"
-        sql = (f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries WHERE (CAST(? AS TEXT) IS NULL OR site = ?)"
-               f" AND (CAST(? AS TEXT) IS NULL OR device = ?) ORDER BY {order}")
-        params: list[Any] = [site, site, device, device]
+        """Entries per door in journal order, or newest first (``entries_page``, which pages them)."""
+        if newest_first:
+            return self.entries_page(site, device, limit=limit)[0]
+        where, params = _door_filter(site, device)
+        sql = f"SELECT {', '.join(_ENTRY_COLUMNS)} FROM entries{where} ORDER BY site, device, incarnation, seq"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        rows = self._dicts(sql, params, _ENTRY_COLUMNS)
+        return _entry_rows(self._dicts(sql, params, _ENTRY_COLUMNS))
+
+    def entries_page(self, site: str | None = None, device: str | None = None, *, limit: int | None = 50,
+                     before: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first (received, then seq), ``limit`` at most, after the cursor ``before``; and the cursor of the
+        next page (None at the end). Keyset paging over an index: a page costs the same on the millionth row as
+        on the first, where sorting the whole table did not. A malformed cursor raises ``ValueError``."""
+        where, params = _door_filter(site, device)
+        if before is not None:
+            at, seq, row_id = parse_entry_cursor(before)
+            where += (" AND" if where else " WHERE") + " (received_at, seq, id) < (?, ?, ?)"
+            params += [at, seq, row_id]
+        sql = (f"SELECT {', '.join(_ENTRY_COLUMNS)}, id FROM entry_events{where}"
+               " ORDER BY received_at DESC, seq DESC, id DESC")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self._dicts(sql, params, (*_ENTRY_COLUMNS, "id"))
+        cursor = None
+        if limit is not None and rows and len(rows) == limit:
+            cursor = f"{rows[-1]['received_at']}~{rows[-1]['seq']}~{rows[-1]['id']}"
         for r in rows:
-            r["clock_synced"] = None if r["clock_synced"] is None else bool(r["clock_synced"])
-        return rows
+            del r["id"]
+        return _entry_rows(rows), cursor
 
     def entries_between(self, site: str, start: str, end: str) -> list[dict[str, Any]]:
         """Entries of a site with ``start <= ts < end`` (ISO 8601 UTC), oldest first."""
@@ -50,7 +76,7 @@ class Queries(ReportQueries, ABC):
 
     def entry_times(self, site: str, device: str | None, since: str, until: str | None = None) -> list[str]:
         """Entry timestamps of a site (or one door) with ``since <= ts`` (and ``ts < until`` when given)."""
-        return [t for (t,) in self._rows(
+        return [t for (t,) in self._read(
             "SELECT ts FROM entry_events WHERE site = ? AND (CAST(? AS TEXT) IS NULL OR device = ?)"
             " AND ts >= ? AND (CAST(? AS TEXT) IS NULL OR ts < ?) ORDER BY ts",
             (site, device, device, since, until, until))]
@@ -62,10 +88,10 @@ class Queries(ReportQueries, ABC):
                            (site, device), ("decision", "reason", "count"))
 
     def device_alerts(self) -> list[dict[str, Any]]:
-        return [json.loads(p) for (p,) in self._rows("SELECT payload FROM alert_events ORDER BY received_at, ts")]
+        return [json.loads(p) for (p,) in self._read("SELECT payload FROM alert_events ORDER BY received_at, ts")]
 
     def device_alerts_since(self, site: str, device: str, kind_prefix: str, since: str) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM alert_events WHERE site = ? AND device = ? AND kind LIKE ?"
+        return int(self._read("SELECT COUNT(*) FROM alert_events WHERE site = ? AND device = ? AND kind LIKE ?"
                               " AND ts >= ?", (site, device, kind_prefix + "%", since))[0][0])
 
     _ALERT_COLUMNS = ("site", "device", "kind", "alert_id", "ts", "received_at", "payload")
@@ -86,7 +112,7 @@ class Queries(ReportQueries, ABC):
         return rows[::-1]
 
     def status(self) -> dict[str, str]:
-        return {f"{s}/{d}": v for s, d, v in self._rows("SELECT site, device, status FROM device_status")}
+        return {f"{s}/{d}": v for s, d, v in self._read("SELECT site, device, status FROM device_status")}
 
     def devices(self) -> list[dict[str, Any]]:
         names = ("site", "device", "door", "status", "offline_since", "status_at", "state", "state_at", "entries",
@@ -113,16 +139,16 @@ class Queries(ReportQueries, ABC):
 
     def fleet_counts(self) -> dict[str, Any]:
         """Small aggregates for ``/metrics``: doors per status, open alerts and reports, quarantined messages."""
-        doors = {str(st): int(n) for st, n in self._rows("SELECT status, COUNT(*) FROM device_status GROUP BY status")}
-        alerts = int(self._rows("SELECT COUNT(*) FROM fleet_alerts WHERE cleared_at IS NULL")[0][0])
-        reports = int(self._rows("SELECT COUNT(*) FROM citizen_reports WHERE closed_at IS NULL")[0][0])
+        doors = {str(st): int(n) for st, n in self._read("SELECT status, COUNT(*) FROM device_status GROUP BY status")}
+        alerts = int(self._read("SELECT COUNT(*) FROM fleet_alerts WHERE cleared_at IS NULL")[0][0])
+        reports = int(self._read("SELECT COUNT(*) FROM citizen_reports WHERE closed_at IS NULL")[0][0])
         return {"doors": doors, "open_alerts": alerts, "open_reports": reports,
                 "quarantined": self.receipts().get("garbage", 0)}
 
     def quarantine(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
-        count = int(self._rows("SELECT COUNT(*) FROM quarantine")[0][0])
+        count = int(self._read("SELECT COUNT(*) FROM quarantine")[0][0])
         recent = [{"received_at": at, "topic": topic, "reason": reason, "size": size}
-                  for at, topic, reason, size in self._rows(
+                  for at, topic, reason, size in self._read(
                       "SELECT received_at, topic, reason, size FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))]
         return count, recent
 
@@ -148,6 +174,32 @@ class Queries(ReportQueries, ABC):
         for r in rows:
             r["open"] = r["cleared_at"] is None
         return rows
+
+
+def _door_filter(site: str | None, device: str | None) -> tuple[str, list[Any]]:
+    """Only the conditions asked for: a generic ``(? IS NULL OR site = ?)`` plan cannot use the door's index."""
+    clauses, params = [], []
+    for column, value in (("site", site), ("device", device)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _entry_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for r in rows:
+        r["clock_synced"] = None if r["clock_synced"] is None else bool(r["clock_synced"])
+    return rows
+
+
+def parse_entry_cursor(text: str) -> tuple[str, int, int]:
+    """``entries_page``'s cursor: received_at~seq~id."""
+    parts = text.split("~")
+    if len(parts) != 3 or not all(parts) or len(text) > 80 or not (parts[1].isdigit() and parts[2].isdigit()):
+        raise ValueError("not an entries cursor")
+    if not all(c.isdigit() or c in "-:.TZ" for c in parts[0]):
+        raise ValueError("not an entries cursor")
+    return parts[0], int(parts[1]), int(parts[2])
 
 
 def _json_or_empty(text: str | None) -> dict[str, Any]:

@@ -88,15 +88,8 @@ CREATE VIEW reports AS SELECT id, site, venue, body, contact, created_at, closed
     (closed_at IS NULL) AS open FROM citizen_reports;
 """
 
-# Version 3 (both stores): the list and policy versions each door holds, since when (the collector's
-# clock when a state document first showed that version) and, for lists, the issue time the door
-# reports (``lists_issued``). The ``devices`` view gains four columns; ``device_versions`` is new.
-_VERSIONS = """
-CREATE TABLE held_versions (
-    site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
-    since {ts} NOT NULL, issued_at {ts}, PRIMARY KEY (site, device, kind, name));
-CREATE INDEX alert_events_kind ON alert_events(kind, site, device, ts);
-DROP VIEW devices;
+# The ``devices`` view since version 3 ({agg}: the dialect's JSON object aggregate); version 5 re-creates it.
+_DEVICES_VIEW = """
 CREATE VIEW devices AS
 WITH k AS (SELECT site, device FROM device_status UNION SELECT site, device FROM streams
            UNION SELECT site, device FROM alert_events),
@@ -119,6 +112,18 @@ FROM k LEFT JOIN device_status d ON d.site = k.site AND d.device = k.device
        LEFT JOIN s ON s.site = k.site AND s.device = k.device
        LEFT JOIN p ON p.site = k.site AND p.device = k.device
        LEFT JOIN l ON l.site = k.site AND l.device = k.device;
+"""
+
+# Version 3 (both stores): the list and policy versions each door holds, since when (the collector's
+# clock when a state document first showed that version) and, for lists, the issue time the door
+# reports (``lists_issued``). The ``devices`` view gains four columns; ``device_versions`` is new.
+_VERSIONS = """
+CREATE TABLE held_versions (
+    site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+    since {ts} NOT NULL, issued_at {ts}, PRIMARY KEY (site, device, kind, name));
+CREATE INDEX alert_events_kind ON alert_events(kind, site, device, ts);
+DROP VIEW devices;
+""" + _DEVICES_VIEW + """
 CREATE VIEW device_versions AS SELECT site, device, kind, name, version, since, issued_at FROM held_versions;
 """
 
@@ -162,10 +167,50 @@ CREATE VIEW reports AS SELECT id, site, venue, body, contact, created_at, closed
     (photo_bytes > 0) AS has_photo, place_lat, place_lon FROM citizen_reports;
 """
 
+# Version 5 (both stores): an entry is unique per (site, device, event_id) and an alert per (site, device,
+# alert_id), not per id across every door (one door could make another's real entry a "duplicate");
+# entries get an ``id`` (insertion order) and the indexes the newest-first, keyset-paged reads walk.
+# SQLite cannot change a primary key in place: both tables are rebuilt (and the views over them).
+_SQLITE_V5 = """
+DROP VIEW entries;
+DROP VIEW devices;
+CREATE TABLE entry_events_v5 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, site TEXT NOT NULL, device TEXT NOT NULL,
+    incarnation TEXT NOT NULL DEFAULT '', door TEXT, seq INTEGER NOT NULL, ts TEXT, decision TEXT, reason TEXT,
+    credential_type TEXT, subject TEXT, policy_version TEXT, clock_synced INTEGER, payload TEXT NOT NULL,
+    received_at TEXT NOT NULL);
+INSERT INTO entry_events_v5(event_id, site, device, incarnation, door, seq, ts, decision, reason, credential_type,
+                            subject, policy_version, clock_synced, payload, received_at)
+    SELECT event_id, site, device, incarnation, door, seq, ts, decision, reason, credential_type, subject,
+           policy_version, clock_synced, payload, received_at FROM entry_events ORDER BY received_at, seq;
+DROP TABLE entry_events;
+ALTER TABLE entry_events_v5 RENAME TO entry_events;
+CREATE UNIQUE INDEX entry_events_event ON entry_events(site, device, event_id);
+CREATE INDEX entry_events_stream ON entry_events(site, device, incarnation, seq);
+CREATE INDEX entry_events_ts ON entry_events(site, ts);
+CREATE TABLE alert_events_v5 (
+    alert_id TEXT NOT NULL, site TEXT NOT NULL, device TEXT NOT NULL, incarnation TEXT NOT NULL DEFAULT '',
+    kind TEXT, ts TEXT, payload TEXT NOT NULL, received_at TEXT NOT NULL, last_ns INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (site, device, alert_id));
+INSERT INTO alert_events_v5 SELECT alert_id, site, device, incarnation, kind, ts, payload, received_at, last_ns
+    FROM alert_events;
+DROP TABLE alert_events;
+ALTER TABLE alert_events_v5 RENAME TO alert_events;
+CREATE INDEX alert_events_device ON alert_events(site, device, last_ns);
+CREATE INDEX alert_events_kind ON alert_events(kind, site, device, ts);
+""" + _VIEWS.split("CREATE VIEW devices AS")[0] + _DEVICES_VIEW.format(agg="json_group_object")
+
+# The newest-first reads (dashboard, door page, ``/api/entries``): keyset order (received_at, seq, id).
+_NEWEST = """
+CREATE INDEX entry_events_newest ON entry_events(received_at, seq, id);
+CREATE INDEX entry_events_door_newest ON entry_events(site, device, received_at, seq, id);
+"""
+
 SQLITE_MIGRATIONS: list[str] = [_SQLITE_V1, _SQLITE_V2 + _VIEWS,
                                 _VERSIONS.format(ts="TEXT", agg="json_group_object"),
                                 _REPORTS.format(ts="TEXT", real="REAL", blob="BLOB",
-                                                serial="INTEGER PRIMARY KEY AUTOINCREMENT")]
+                                                serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+                                _SQLITE_V5 + _NEWEST]
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
@@ -204,6 +249,16 @@ CREATE TABLE citizen_reports (
     contact TEXT NOT NULL, client TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, closed_at TIMESTAMPTZ);
 """
 
+# Version 5 (see SQLite's): PostgreSQL swaps the keys in place (adding ``id`` rewrites the table once).
+_PG_V5 = """
+ALTER TABLE entry_events DROP CONSTRAINT entry_events_pkey;
+ALTER TABLE entry_events ADD COLUMN id BIGSERIAL;
+CREATE UNIQUE INDEX entry_events_event ON entry_events(site, device, event_id);
+ALTER TABLE alert_events DROP CONSTRAINT alert_events_pkey;
+ALTER TABLE alert_events ADD PRIMARY KEY (site, device, alert_id);
+"""
+
 POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS, _VERSIONS.format(ts="TIMESTAMPTZ", agg="json_object_agg"),
                                   _REPORTS.format(ts="TIMESTAMPTZ", real="DOUBLE PRECISION", blob="BYTEA",
-                                                  serial="BIGSERIAL PRIMARY KEY")]
+                                                  serial="BIGSERIAL PRIMARY KEY"),
+                                  _PG_V5 + _NEWEST]

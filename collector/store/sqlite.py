@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -9,9 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from entryscan.collector.store.base import Store
+from entryscan.collector.store.base import EventKey, Store, event_key
 from entryscan.collector.store.schema import SQLITE_MIGRATIONS
 from entryscan.collector.store.validate import EntryRecord, now_iso
+
+log = logging.getLogger("collector")
+CLOSE_WAIT_S = 2.0  # how long close() waits for a batch in progress
 
 
 class SqliteStore(Store):
@@ -27,6 +31,11 @@ class SqliteStore(Store):
         # would lose messages the broker already forgot.
         self._db.execute("PRAGMA synchronous = FULL")
         self._migrate()
+        # The pages' reads: a second connection (WAL lets it read the last commit while a batch is being
+        # written), so an open dashboard never waits for the ingest's lock nor holds it.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+        self._reader.execute("PRAGMA query_only = ON")
 
     def _migrate(self) -> None:
         with self._transaction():
@@ -63,20 +72,34 @@ class SqliteStore(Store):
         with self._lock:
             return self._db.execute(sql, tuple(params)).fetchall()
 
-    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[str]:
-        new: set[str] = set()
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._read_lock:
+            return self._reader.execute(sql, tuple(params)).fetchall()
+
+    def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
+        new: set[EventKey] = set()
         for r in records:
             cur = self._db.execute(
                 "INSERT INTO entry_events(event_id, site, device, incarnation, door, seq, ts, decision, reason,"
                 " credential_type, subject, policy_version, clock_synced, payload, received_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(site, device, event_id) DO NOTHING",
                 (r.event_id, r.site, r.device, r.incarnation, r.door, r.seq, r.ts, r.decision, r.reason,
                  r.credential_type, r.subject, r.policy_version,
                  None if r.clock_synced is None else int(r.clock_synced), r.payload, received_at))
             if cur.rowcount == 1:
-                new.add(r.event_id)
+                new.add(event_key(r))
         return new
 
     def close(self) -> None:
-        with self._lock:
+        with self._read_lock:
+            self._reader.close()
+        # A batch stuck in SQLite's busy wait (up to the 30 s timeout: another process holds the write lock)
+        # holds the lock; a stopping collector does not wait for it. Its transaction was never committed,
+        # nor its messages acknowledged: the process's exit rolls it back and the broker redelivers.
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):
+            log.warning("collector: a batch is still waiting for the database; closing without it")
+            return
+        try:
             self._db.close()
+        finally:
+            self._lock.release()

@@ -96,9 +96,15 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
         limit = _limit(query.get("limit"))
         if limit is None:
             return {"error": "limit must be 1..1000"}
-        return {"entries": store.entries(query.get("site") or None, query.get("device") or None, limit=limit,
-                                         newest_first=True)}
+        try:  # keyset paging: ``next_before`` (when set) is ``before`` for the next page
+            rows, cursor = store.entries_page(query.get("site") or None, query.get("device") or None, limit=limit,
+                                              before=query.get("before") or None)
+        except ValueError:
+            return {"error": "before must be a next_before this API gave"}
+        return {"entries": rows, "next_before": cursor}
     if path == "/api/alerts":
+        if query.get("open", "0") not in ("0", "1"):  # schemathesis: open=AAA was a 200 (as if open=0)
+            return {"error": "open must be 0 or 1"}
         return {"alerts": alerts(store, query.get("open") == "1")}
     if path == "/api/quarantine":
         count, recent = store.quarantine(50)
@@ -112,8 +118,8 @@ def reports(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
     """Newest first, 1,000 a page by default; ``next_before`` (when set) is ``before`` for the next page."""
     limit, before = _limit(query.get("limit"), 1000), _before(query.get("before"))
     status = query.get("status") or None
-    if limit is None or before is False or status not in (None, *STATES):
-        return {"error": "limit must be 1..1000, before an id and status a report state"}
+    if limit is None or before is False or status not in (None, *STATES) or query.get("open", "0") not in ("0", "1"):
+        return {"error": "limit must be 1..1000, before an id, status a report state and open 0 or 1"}
     rows = store.reports(open_only=query.get("open") == "1", limit=limit,
                          before=before if isinstance(before, int) and not isinstance(before, bool) else None,
                          status=status, commune=query.get("commune", "")[:200] or None,

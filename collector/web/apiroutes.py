@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -14,6 +15,8 @@ from entryscan.collector.web.context import user, web
 from entryscan.collector.web.forms import FormRefused, parse_query
 from entryscan.collector.web.openapi import document
 
+# Per endpoint, its query parameters whose empty value is not a value (others ignore unknown parameters).
+NOT_BLANK = {"/api/entries": ("limit",), "/api/alerts": ("open",), "/api/reports": ("limit", "open", "before")}
 KEEPALIVE_S = 15.0
 POLL_S = 0.2
 
@@ -29,6 +32,10 @@ def documents(request: Request) -> Response:
         query = parse_query(request.url.query, request.url.path)
     except FormRefused:
         return _error("too many query fields", 400)
+    blank = [k for k, v in urllib.parse.parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=20)
+             if k in NOT_BLANK.get(request.url.path, ()) and not v]
+    if blank:  # parse_qs drops blank values: `open=` or `before=` was answered as if absent (schemathesis)
+        return _error(f"{blank[0]} may not be empty", 400)
     doc = api.get(web(request).store, request.url.path, query)
     if doc is None:
         return _error("not found", 404)

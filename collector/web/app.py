@@ -12,12 +12,14 @@ from entryscan.collector.citizens import DEFAULT_LIMITS, ReportLimits
 from entryscan.collector.health import IngestProbe
 from entryscan.collector.live import Live
 from entryscan.collector.metrics import Metrics
+from entryscan.collector.rules import RuleSettings
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
 from entryscan.collector.venue import BoardChecker
 from entryscan.collector.web import i18n
 from entryscan.collector.web.auth import Auth
 from entryscan.collector.web.csrf import Csrf
+from entryscan.collector.web.mapview import TileSettings
 from entryscan.collector.web.ratelimit import RateLimiter
 from entryscan.collector.web.render import Renderer
 from entryscan.device.errors import ConfigError
@@ -38,6 +40,8 @@ class WebSettings:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     keepalive_s: float = 5.0
+    map_tiles: TileSettings = field(default_factory=TileSettings)  # --map-tiles, --map-attribution
+    rules: RuleSettings = field(default_factory=RuleSettings)  # the office's pages judge doors as the rules do
 
     def trusts(self, address: str) -> bool:
         try:

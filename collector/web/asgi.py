@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
 
-from entryscan.collector.web import apiroutes, citizen, officereports, pages, public
+from entryscan.collector.web import apiroutes, citizen, office, officereports, pages, public
 from entryscan.collector.web.app import WebApp
 from entryscan.collector.web.context import user
 from entryscan.collector.web.forms import FormRefused
@@ -38,7 +38,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(app: WebApp) -> Starlette:
-    routes = [*public.ROUTES, *citizen.ROUTES, *apiroutes.ROUTES, *pages.ROUTES, *officereports.ROUTES,
+    routes = [*public.ROUTES, *citizen.ROUTES, *apiroutes.ROUTES, *office.ROUTES, *pages.ROUTES, *officereports.ROUTES,
               Mount("/static", app=public.static_files(), name="static")]
     starlette = Starlette(routes=routes, middleware=[Middleware(Guard)],
                           exception_handlers={FormRefused: _refused, HTTPException: _http_error})

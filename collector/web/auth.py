@@ -13,6 +13,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,8 @@ def load_users(path: Path) -> dict[str, str]:
 class Auth:
     users: dict[str, str]
     token: str | None = None
+    # Sessions age on this clock (monotonic: a wall-clock step neither ends nor prolongs them); tests move it.
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self._sessions: dict[str, tuple[str, float]] = {}
@@ -104,7 +107,7 @@ class Auth:
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
                 self._expire()
-            self._sessions[session] = (name, time.monotonic() + SESSION_S)
+            self._sessions[session] = (name, self.clock() + SESSION_S)
         return session
 
     def logout(self, session: str) -> None:
@@ -116,7 +119,7 @@ class Auth:
             return None
         with self._lock:
             found = self._sessions.get(session)
-            if found is None or found[1] < time.monotonic():
+            if found is None or found[1] <= self.clock():
                 self._sessions.pop(session, None)
                 return None
             return found[0]
@@ -127,7 +130,7 @@ class Auth:
         return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
 
     def _expire(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for key in [k for k, (_, until) in self._sessions.items() if until < now]:
             del self._sessions[key]
         while len(self._sessions) >= MAX_SESSIONS:

@@ -13,13 +13,15 @@ from starlette.routing import Route
 from entryscan.collector.compliance import compliance
 from entryscan.collector.web import api
 from entryscan.collector.web.auth import COOKIE
-from entryscan.collector.web.chart import bar_chart, hourly_counts
+from entryscan.collector.web.chart import Labels, bar_chart, hourly_counts
 from entryscan.collector.web.context import cookie_flags, form_ok, gettext, page, session, user, web
 from entryscan.collector.web.forms import FormRefused, parse_query, read_form, refusal
 from entryscan.collector.web.names import N_
 
 ID = r"[a-z0-9][a-z0-9_-]{0,62}"
-HIDDEN_FACTS = ("state", "list_versions", "policy_version", "policy_since", "oldest_list_at", "site", "device")
+# policy_age_s is in the "Policy and lists held" table already (as a duration, not raw seconds).
+HIDDEN_FACTS = ("state", "list_versions", "policy_version", "policy_since", "policy_age_s", "oldest_list_at", "site",
+                "device")
 
 
 def login_redirect() -> Response:
@@ -64,9 +66,10 @@ def _chart(request: Request, site: str, device: str) -> str:
     now = dt.datetime.now(dt.UTC)
     since = (now - dt.timedelta(hours=24)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     zone = app.zone_of(site)
-    title = gettext(request, N_("Entries per hour, last 24 hours"))
-    return bar_chart(hourly_counts(app.store.entry_times(site, device, since), now), f"{site}/{device}: {title}",
-                     zone=zone, axis_label=gettext(request, N_("entries")))
+    words = gettext(request, N_("Entries per hour, last 24 hours"))  # not inside an f-string: Babel misses those
+    title = f"{site}/{device}: {words}"
+    labels = Labels(title, gettext(request, N_("entries")), gettext(request, N_("hour (local time)")))
+    return bar_chart(hourly_counts(app.store.entry_times(site, device, since), now), title, zone=zone, labels=labels)
 
 
 def chart(request: Request) -> Response:
@@ -121,7 +124,6 @@ async def logout(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/", dashboard, methods=["GET"]),
     Route("/fleet", dashboard, methods=["GET"]),
     Route("/compliance", compliance_page, methods=["GET"]),
     Route("/device/{site}/{device}", device_page, methods=["GET"]),

@@ -68,7 +68,7 @@ async def login(request: Request) -> Response:
     session = await run_in_threadpool(app.auth.login, name, password)
     if session is None:
         return again(N_("Wrong name or password."), 401)
-    response = RedirectResponse("/fleet", status_code=303)
+    response = RedirectResponse("/", status_code=303)  # the office's first page: violating premises
     response.headers.append("set-cookie", f"{COOKIE}={session}; Max-Age={SESSION_S}; Path=/; HttpOnly; "
                             "SameSite=Strict" + cookie_flags(request))
     return response

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from entryscan.collector import citizens, violations
 from entryscan.collector.web import names
 from entryscan.collector.web.i18n import local_time
 
@@ -25,6 +26,19 @@ def _hours(age_s: object) -> str:
     if not isinstance(age_s, int):
         return ""
     return f"{age_s // 3600} h {age_s % 3600 // 60:02d} min"
+
+
+# How a door counted as offline in a premises' evidence (collector.violations) is worded.
+DOOR_HOW = {"never_seen": names.N_("never heard from"), "stopped": names.STATES["stopped"],
+            "connection_lost": names.STATES["offline"]}
+
+
+def _isodate(text: object) -> str:
+    """A YYYY-MM-DD day as dd/mm/yyyy."""
+    try:
+        return dt.date.fromisoformat(str(text)).strftime("%d/%m/%Y")
+    except ValueError:
+        return str(text)
 
 
 def make_environment(translations: gettext.NullTranslations, zone_of: ZoneOf) -> jinja2.Environment:
@@ -42,6 +56,14 @@ def make_environment(translations: gettext.NullTranslations, zone_of: ZoneOf) ->
     env.filters["alertname"] = lambda code: tr(names.alert_name(code)) if code else ""
     env.filters["when"] = lambda text, site=None: local_time(text, zone_of(site))
     env.filters["duration"] = _hours
+    def coded(table: dict[str, str]) -> Callable[[object], str]:
+        return lambda code: tr(table.get(str(code), str(code))) if code else ""
+
+    env.filters["vstatus"] = coded(violations.STATUSES)
+    env.filters["vreason"] = coded(violations.REASONS)
+    env.filters["category"] = coded(citizens.CATEGORIES)
+    env.filters["doorhow"] = coded(DOOR_HOW)
+    env.filters["isodate"] = _isodate
     env.filters["yesno"] = lambda v: "" if v is None else tr(names.YES if v else names.NO)
     return env
 

@@ -20,12 +20,14 @@ import uvicorn
 from entryscan.collector.health import IngestProbe
 from entryscan.collector.live import Live
 from entryscan.collector.metrics import Metrics
+from entryscan.collector.rules import RuleSettings
 from entryscan.collector.site import SiteInfo, time_zone
 from entryscan.collector.store import StoreBase
 from entryscan.collector.web.app import WebApp, WebSettings, parse_proxies
 from entryscan.collector.web.asgi import build_app
 from entryscan.collector.web.auth import Auth
 from entryscan.collector.web.connections import ConnectionBook, guarded_protocol
+from entryscan.collector.web.mapview import parse_tiles
 from entryscan.device.errors import ConfigError
 
 log = logging.getLogger("collector")
@@ -97,7 +99,17 @@ def settings_from(args: argparse.Namespace) -> WebSettings:
                        secure_cookie=getattr(args, "secure_cookie", None) or defaults.secure_cookie,
                        max_connections=getattr(args, "max_connections", None) or defaults.max_connections,
                        max_per_address=getattr(args, "max_connections_per_address", None)
-                       or defaults.max_per_address)
+                       or defaults.max_per_address,
+                       map_tiles=parse_tiles(getattr(args, "map_tiles", None), getattr(args, "map_attribution", None)),
+                       rules=rules_from(args))
+
+
+def rules_from(args: argparse.Namespace) -> RuleSettings:
+    """The office's pages call a door offline, or a list stale, after the same times the rules do."""
+    defaults = RuleSettings()
+    offline, stale = getattr(args, "offline_minutes", None), getattr(args, "stale_list_hours", None)
+    return RuleSettings(offline_s=offline * 60 if offline else defaults.offline_s,
+                        stale_list_s=stale * 3600 if stale else defaults.stale_list_s)
 
 
 def within_file_limit(settings: WebSettings) -> WebSettings:

@@ -49,7 +49,8 @@ def login(driver: Any, base: str) -> None:
     driver.find_element(By.ID, "username").send_keys("operator")
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.ID, "login").click()
-    wait(driver, lambda d: d.current_url.endswith("/fleet"))
+    wait(driver, lambda d: d.current_url == f"{base}/")  # the first page: premises showing signs of violation
+    driver.get(f"{base}/fleet")
 
 
 def test_operator_page_refuses_without_login(driver: Any, tmp_path: Path, store: StoreBase) -> None:

@@ -5,23 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from entryscan.collector.doorproblems import door_problems
 from entryscan.collector.rules import RuleSettings, evaluate
-from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store import StoreBase
 from tests.support.collector_web import WebUnderTest, api
 from tests.support.events import TOPIC, alert
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 def door_alert(store: StoreBase, kind: str, minute: int, **kw: object) -> None:

@@ -4,24 +4,16 @@ any exception while parsing, and a message the store refuses for a reason nobody
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store import StoreBase
 from entryscan.collector.store.validate import has_control
 from entryscan.device.errors import EntryscanError
 from tests.support.events import TOPIC, alert, entry
 
 INC = "d" * 32
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 @pytest.mark.parametrize("field", ["door", "decision", "reason", "credential_type", "subject", "policy_version",

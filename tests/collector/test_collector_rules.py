@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from entryscan.collector.rules import RuleSettings, evaluate
 from entryscan.collector.site import SiteInfo, load_site, parse_opening_hours, time_zone
-from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store import StoreBase
 from entryscan.collector.store.validate import iso
 from entryscan.device.errors import ConfigError
 from tests.support.events import TOPIC, alert, entry
@@ -39,13 +38,6 @@ venue = "canteen"
 """
 # A Wednesday, 10:00 in Ho Chi Minh City (UTC+7).
 WED_10 = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from entryscan.collector.store.schema import SQLITE_MIGRATIONS
 from tests.support.events import TOPIC, alert, entry
 
 INC_A, INC_B = "a" * 32, "b" * 32
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 def test_dedupes_and_counts_receipts(store: StoreBase) -> None:

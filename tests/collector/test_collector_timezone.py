@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from entryscan.collector.compliance import venue_day
 from entryscan.collector.rules import RuleSettings, evaluate
 from entryscan.collector.site import load_sites
-from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store import StoreBase
 from entryscan.device.errors import ConfigError
 from entryscan.provisioning import manifest
 from entryscan.provisioning.__main__ import main as provision
@@ -29,13 +28,6 @@ venue = "canteen"
 """
 # A Wednesday: 03:00 UTC is 10:00 in Ho Chi Minh City (open) and 03:00 in UTC (closed).
 WED_03_UTC = dt.datetime(2026, 11, 25, 3, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 def site_dir(tmp_path: Path, site: str, timezone: str = "") -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ from tests.support.collector_web import WebUnderTest, logged_in_opener, request
 from tests.support.events import TOPIC, alert
 
 SETTINGS = RuleSettings(stale_list_s=24 * 3600)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 def state(store: StoreBase, device: str = "door-1", **doc: object) -> None:

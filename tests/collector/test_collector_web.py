@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from entryscan.collector.site import SiteInfo, load_site
-from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store import StoreBase
 from entryscan.collector.web.auth import Auth, hash_password, verify_password
 from tests.support.citizens import sign_board
 from tests.support.collector_web import (
@@ -42,13 +42,6 @@ id = "door-1"
 door = "main"
 venue = "canteen"
 """
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 @pytest.fixture

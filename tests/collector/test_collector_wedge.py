@@ -35,13 +35,6 @@ class Running:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def door(mosquitto: Mosquitto) -> Iterator[Listener]:
     c = Listener(mosquitto.url, ["entryscan/+/+/confirm"])
     yield c

@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from entryscan.collector.compliance import venue_day
 from entryscan.collector.rules import RuleSettings
 from entryscan.collector.site import SiteInfo, load_site
-from entryscan.collector.store import StoreBase, open_store
+from entryscan.collector.store import StoreBase
 from entryscan.collector.violations import REASONS, STATUSES, premises, write_csv
 from tests.support.events import entry
 
@@ -69,13 +68,6 @@ venue = "library"
 """
 WED = dt.date(2026, 11, 25)
 WED_EVENING = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)  # 19:00 local: the day's hours are over
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[StoreBase]:
-    s = open_store(db_url)
-    yield s
-    s.close()
 
 
 @pytest.fixture
