@@ -98,7 +98,7 @@ def officer_answers(driver: Any, office: Office, lang: str) -> None:
     by_id(driver, "username").send_keys("operator")
     by_id(driver, "password").send_keys(PASSWORD)
     by_id(driver, "login").click()
-    wait(driver, lambda d: d.current_url.endswith("/fleet"))
+    wait(driver, lambda d: not d.current_url.endswith("/login"))  # the office's first page
     driver.get(f"{office.base}/reports")
     look(driver, "reports", lang)
     driver.find_element(By.CSS_SELECTOR, "#reports-body tr.report a").click()
