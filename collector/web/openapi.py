@@ -76,7 +76,9 @@ def document() -> dict[str, Any]:
         "/api/entries": _get("The newest entries, newest first", _obj({"entries": _s("array", items=ENTRY),
                                                                         "next_before": NSTR}),
                              [_param("site", "one site"), _param("device", "one door scanner"), LIMIT,
-                              _param("before", "the next_before of the previous page")], True),
+                              # the cursor's own shape (received_at~seq~id), so a schema-valid one is one the API reads
+                              _param("before", "the next_before of the previous page", type="string",
+                                     pattern="^$|^[0-9TZ:.-]{1,40}~[0-9]{1,18}~[0-9]{1,18}$")], True),  # empty: the first page
         "/api/alerts": _get("The collector's rule alerts, then the doors' own problems",
                             _obj({"alerts": _s("array", items=ALERT)}), [OPEN], True),
         "/api/quarantine": _get("Messages refused by the ingest: how many, and the 50 newest",
@@ -88,7 +90,8 @@ def document() -> dict[str, Any]:
                               _param("status", "one state only", type="string",
                                      enum=["received", "assigned", "answered", "closed"]),
                               _param("commune", "sent to this commune only", type="string", maxLength=200),
-                              _param("site", "one site"), _param("venue", "one venue (with site)")], True),
+                              _param("site", "one site", type="string", maxLength=64),
+                              _param("venue", "one venue (with site)", type="string", maxLength=64)], True),
     }
     return {"openapi": "3.1.0",
             "info": {"title": "entryscan collector API", "version": __version__,

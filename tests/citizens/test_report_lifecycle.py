@@ -13,7 +13,7 @@ import pytest
 from entryscan.collector.store.reports import NewReport
 from tests.citizens.conftest import Office, serve_office
 from tests.support.citizens import jpeg_with_gps, post_report
-from tests.support.collector_web import api, logged_in_opener, new_opener, post_form, request
+from tests.support.collector_web import TOKEN, api, logged_in_opener, new_opener, post_form, request
 
 
 @pytest.fixture
@@ -137,6 +137,10 @@ def test_the_api_exposes_the_lifecycle(office: Office) -> None:
     assert report["photo_bytes"] > 0 and "client" not in report and "receipt" not in report
     assert api(office.base, "/api/reports?status=answered")["reports"] == []
     assert len(api(office.base, "/api/reports?site=hq&venue=cho-ben-thanh")["reports"]) == 1
+    # A filter longer than described is refused, not silently cut (schemathesis found it was a 200).
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert request(f"{office.base}/api/reports?commune={'x' * 201}", headers=auth)[0] == 400
+    assert request(f"{office.base}/api/reports?venue={'x' * 65}", headers=auth)[0] == 400
     schema = api(office.base, "/api/openapi.json")["paths"]["/api/reports"]["get"]
     fields = schema["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["reports"]["items"]
     assert {"category", "status", "commune", "answer", "rating", "photo_bytes", "place_lat"} <= set(
