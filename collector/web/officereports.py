@@ -68,7 +68,7 @@ def reports_page(request: Request) -> Response:
                 next_before=rows[-1]["id"] if older else None, older=older, paged=cursor is not None,
                 newest=urllib.parse.urlencode(keep), total=store.report_count(), chosen=chosen,
                 states=STATE_FILTERS, counts=store.report_status_counts(), communes=communes(request),
-                venues=_venues(request), names=names)
+                venues=_venues(request), names=names, by_venue=store.open_reports_by_venue(20))
 
 
 def _report_id(request: Request) -> int | None:

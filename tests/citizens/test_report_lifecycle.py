@@ -118,6 +118,11 @@ def test_a_flood_at_one_board_does_not_hide_the_others(office: Office) -> None:
     officer = logged_in_opener(office.base)
     first = request(f"{office.base}/reports", opener=officer)[2].decode()
     assert "Không thấy bảng QR" not in first and 'id="older"' in first  # one page of the newest: the flood
+    # Where the open reports come from, most first, each a link to its venue's reports.
+    by_venue = first.split('id="by-venue"')[1].split("</details>")[0]
+    assert by_venue.index("hq/flooded</a>: 151") < by_venue.index("Chợ Bến Thành</a>: 1")
+    link = by_venue.split("Chợ Bến Thành")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    assert "Không thấy bảng QR" in request(office.base + link, opener=officer)[2].decode()
     only = request(f"{office.base}/reports?venue=hq/cho-ben-thanh", opener=officer)[2].decode()
     assert only.count('<tr class="report') == 1 and "Không thấy bảng QR" in only
     # Paging keeps the filter: the second page of "received" is still "received" only, and older.
