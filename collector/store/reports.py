@@ -178,6 +178,12 @@ class ReportQueries(ABC):
         """How many reports are in each state (the office's filter shows them)."""
         return {str(s): int(n) for s, n in self._rows("SELECT status, COUNT(*) FROM citizen_reports GROUP BY status")}
 
+    def open_reports_by_venue(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Open reports per venue, most first: where a flood comes from, at a glance."""
+        return [{"site": site, "venue": venue, "count": int(n)} for site, venue, n in self._rows(
+            "SELECT site, venue, COUNT(*) FROM citizen_reports WHERE closed_at IS NULL GROUP BY site, venue"
+            " ORDER BY COUNT(*) DESC, site, venue LIMIT ?", (max(1, min(limit, 1000)),))]
+
     def public_events(self, receipt: str) -> list[dict[str, Any]]:
         """A report's history for its receipt page: when and what, never who in the office."""
         code = normal_receipt(receipt)

@@ -118,11 +118,13 @@ def reports(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
     """Newest first, 1,000 a page by default; ``next_before`` (when set) is ``before`` for the next page."""
     limit, before = _limit(query.get("limit"), 1000), _before(query.get("before"))
     status = query.get("status") or None
+    long = len(query.get("commune", "")) > 200 or max(len(query.get(k, "")) for k in ("site", "venue")) > 64
     if limit is None or before is False or status not in (None, *STATES) or query.get("open", "0") not in ("0", "1") \
-            or len(query.get("commune", "")) > 200:
-        return {"error": "limit must be 1..1000, before an id, status a report state, open 0 or 1, commune at most 200"}
+            or long:
+        return {"error": "limit must be 1..1000, before an id, status a report state, open 0 or 1, commune at most "
+                         "200 characters and site and venue 64"}
     rows = store.reports(open_only=query.get("open") == "1", limit=limit,
                          before=before if isinstance(before, int) and not isinstance(before, bool) else None,
-                         status=status, commune=query.get("commune", "")[:200] or None,
-                         site=query.get("site", "")[:64] or None, venue=query.get("venue", "")[:64] or None)
+                         status=status, commune=query.get("commune") or None, site=query.get("site") or None,
+                         venue=query.get("venue") or None)
     return {"reports": rows, "next_before": _page(rows, limit)}

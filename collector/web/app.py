@@ -77,6 +77,10 @@ class WebApp:
         # Receipt pages, per client address: lookups at all, and codes that match no report (guessing).
         self.receipt_limit = RateLimiter(count=60, window_s=600)
         self.receipt_misses = RateLimiter(count=10, window_s=600)
+        # The report form's bodies (up to 8 MiB each) read at once, and its photos decoded at once (a 40-megapixel
+        # photo takes about 120 MB to decode): memory stays bounded however many citizens send at the same time.
+        self.uploads = threading.BoundedSemaphore(16)
+        self.photo_slots = threading.BoundedSemaphore(2)
         self.login_limit = RateLimiter(count=10, window_s=300)
         self.stopping = threading.Event()
         self.streams = threading.BoundedSemaphore(50)  # concurrent live-update connections

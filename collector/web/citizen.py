@@ -20,6 +20,7 @@ from starlette.routing import Route
 from entryscan.collector.citizens import REFUSALS, ReportForm, ReportRefused, submit
 from entryscan.collector.store.reports import normal_receipt
 from entryscan.collector.store.validate import TextRefused
+from entryscan.collector.venue import BoardCheck
 from entryscan.collector.web.context import client_address, form_ok, gettext, language, page, web
 from entryscan.collector.web.forms import FormRefused, read_form
 from entryscan.collector.web.names import N_
@@ -36,12 +37,25 @@ STATUS = {"bad_board": 403, "photo_too_large": 413, "rate_limited_address": 429,
 RATINGS = (5, 4, 3, 2, 1)
 
 
+BUSY = N_("Many reports are being sent right now; please try again in a minute.")
+PHOTO_WAIT_S = 20.0
+
+
 async def report(request: Request) -> Response:
+    app = web(request)
+    if not app.uploads.acquire(blocking=False):  # refused before its body is read: the connection closes
+        response = await run_in_threadpool(venue_page, request, gettext(request, BUSY), "error", 503)
+        response.headers["connection"] = "close"
+        response.headers["retry-after"] = "60"
+        return response
     try:
-        upload = await read_upload(request)
-    except FormRefused as refused:
-        return refused.response
-    return await run_in_threadpool(_report, request, upload)
+        try:
+            upload = await read_upload(request)
+        except FormRefused as refused:
+            return refused.response
+        return await run_in_threadpool(_report, request, upload)
+    finally:
+        app.uploads.release()
 
 
 def _typed(fields: dict[str, str]) -> dict[str, str]:
@@ -72,16 +86,29 @@ def _report(request: Request, upload: Upload) -> Response:
         return refused(REFUSALS["photo_not_image"], 415)
     form = ReportForm(typed["category"], fields.get("text", ""), typed["contact"], upload.photo,
                       typed["share_place"] == "1")
+    filed = _file(request, check, form)
+    if isinstance(filed, tuple):
+        return refused(*filed)
+    app.live.bump()
+    return RedirectResponse(f"/r/{filed}?new=1", status_code=303)
+
+
+def _file(request: Request, check: BoardCheck, form: ReportForm) -> str | tuple[str, int]:
+    """The new report's receipt code, or why it was refused (a message id and the status)."""
+    app = web(request)
+    site_id, venue_id = request.path_params["site"], request.path_params["venue"]
+    if form.photo and not app.photo_slots.acquire(timeout=PHOTO_WAIT_S):
+        return BUSY, 503
     try:
-        receipt = submit(app.store, check, site_id, venue_id, form, client_address(request), app.report_limits)
+        return submit(app.store, check, site_id, venue_id, form, client_address(request), app.report_limits)
     except ReportRefused as exc:
         log.info("collector: http: report for %s/%s refused: %s", site_id, venue_id, exc.code)
-        return refused(REFUSALS[exc.code], STATUS.get(exc.code, 400))
+        return REFUSALS[exc.code], STATUS.get(exc.code, 400)
     except TextRefused:
-        return refused(N_("The report holds characters that cannot be stored; please remove them and send it "
-                          "again."), 400)
-    app.live.bump()
-    return RedirectResponse(f"/r/{receipt}?new=1", status_code=303)
+        return N_("The report holds characters that cannot be stored; please remove them and send it again."), 400
+    finally:
+        if form.photo:
+            app.photo_slots.release()
 
 
 def _receipt_page(request: Request, found: dict[str, Any], *, notice: str = "", kind: str = "ok",

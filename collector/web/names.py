@@ -82,6 +82,7 @@ RULES = {
     "stale_list": N_("Out-of-date list"), "camera_faults": N_("Repeated camera faults"),
     "clock_unsynced": N_("Door clock not synchronised"), "gap_unhealed": N_("Entries missing"),
     "venue_reports": N_("Citizens' reports"),
+    "report_storage": N_("Storage for citizens' reports nearly full"),
 }
 
 ALERTS = {

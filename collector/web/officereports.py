@@ -8,6 +8,7 @@ narrowed to one state, one commune and one venue: a flood at one board never bur
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +28,8 @@ STATE_FILTERS = ("all", "open", *STATES)
 MAX_ANSWER = 2000
 MAX_COMMUNE = 200
 MAX_ID = 2**62
+# One state change: (report id, the form's fields, the operator) -> None when done, else (message, status).
+Change = Callable[[int, dict[str, str], str], "tuple[str, int] | None"]
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -65,7 +68,7 @@ def reports_page(request: Request) -> Response:
                 next_before=rows[-1]["id"] if older else None, older=older, paged=cursor is not None,
                 newest=urllib.parse.urlencode(keep), total=store.report_count(), chosen=chosen,
                 states=STATE_FILTERS, counts=store.report_status_counts(), communes=communes(request),
-                venues=_venues(request), names=names)
+                venues=_venues(request), names=names, by_venue=store.open_reports_by_venue(20))
 
 
 def _report_id(request: Request) -> int | None:
@@ -105,7 +108,7 @@ def photo(request: Request) -> Response:
     return Response(data, media_type=mime, headers={"content-disposition": "inline"})
 
 
-async def _change(request: Request, form: str, change: Any) -> Response:
+async def _change(request: Request, form: str, change: Change) -> Response:
     """One operator form on a report's page: checked, applied with the operator's name, then back to it."""
     fields = await operator_form(request, form)
     if isinstance(fields, Response):
@@ -125,7 +128,7 @@ async def _change(request: Request, form: str, change: Any) -> Response:
 CLOSED = (N_("This report is closed; it cannot change any more."), 409)
 
 
-def _assign(store: Any) -> Any:
+def _assign(store: Any) -> Change:
     def change(report_id: int, fields: dict[str, str], actor: str) -> tuple[str, int] | None:
         commune = fields.get("commune", "").strip()
         if not commune or len(commune) > MAX_COMMUNE or has_control(commune):
@@ -134,7 +137,7 @@ def _assign(store: Any) -> Any:
     return change
 
 
-def _answer(store: Any) -> Any:
+def _answer(store: Any) -> Change:
     def change(report_id: int, fields: dict[str, str], actor: str) -> tuple[str, int] | None:
         answer = fields.get("answer", "").strip()
         if not answer or len(answer) > MAX_ANSWER or has_control(answer, multiline=True):
@@ -143,7 +146,7 @@ def _answer(store: Any) -> Any:
     return change
 
 
-def _close(store: Any) -> Any:
+def _close(store: Any) -> Change:
     def change(report_id: int, fields: dict[str, str], actor: str) -> tuple[str, int] | None:
         return None if store.close_report(report_id, actor) else CLOSED
     return change

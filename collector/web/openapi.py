@@ -89,7 +89,8 @@ def document() -> dict[str, Any]:
                               _param("status", "one state only", type="string",
                                      enum=["received", "assigned", "answered", "closed"]),
                               _param("commune", "sent to this commune only", type="string", maxLength=200),
-                              _param("site", "one site"), _param("venue", "one venue (with site)")], True),
+                              _param("site", "one site", type="string", maxLength=64),
+                              _param("venue", "one venue (with site)", type="string", maxLength=64)], True),
     }
     return {"openapi": "3.1.0",
             "info": {"title": "entryscan collector API", "version": __version__,

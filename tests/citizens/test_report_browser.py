@@ -153,3 +153,10 @@ def test_citizen_reports_officer_answers_citizen_rates(driver: Any, office: Offi
     assert office.store.report(report["id"])["rating"] == 5  # type: ignore[index]
     history = [e["action"] for e in office.store.report_events(report["id"])]
     assert history == ["received", "assigned", "answered", "rated"]
+    # The pages a citizen meets when something is wrong: a forged board (no form), an unknown receipt code.
+    driver.get(office.board[:-4] + ("AAAA" if not office.board.endswith("AAAA") else "BBBB"))
+    assert by_id(driver, "verdict").get_attribute("class") == "warn" and by_id(driver, "no-report")
+    look(driver, "venue-forged", lang)
+    driver.get(f"{office.base}/r/0000-0000-0000")
+    assert by_id(driver, "verdict").get_attribute("class") == "error"
+    look(driver, "receipt-not-found", lang)

@@ -168,3 +168,34 @@ def test_limits_per_address_per_board_and_storage(office: Office) -> None:
     status, _, page = post_report(office.board, {"category": "no_board"}, headers={"X-Forwarded-For": "192.0.2.9"})
     assert status == 503 and "cannot be stored" in page.decode()
     assert len(office.store.reports()) == 4
+
+
+def test_uploads_at_once_are_bounded(office: Office) -> None:
+    app = office.web.server.app
+    taken = [app.uploads.acquire(blocking=False) for _ in range(16)]
+    assert all(taken)
+    try:
+        status, headers, page = post_report(office.board, {"category": "other", "text": TEXT})
+        assert status == 503 and headers["Retry-After"] == "60" and headers["Connection"] == "close"
+        assert 'class="error" id="notice"' in page.decode() and "try again in a minute" in page.decode()
+    finally:
+        for _ in taken:
+            app.uploads.release()
+    assert post_report(office.board, {"category": "other", "text": TEXT})[0] == 303
+
+
+def test_photos_decoded_at_once_are_bounded(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    from entryscan.collector.web import citizen
+
+    monkeypatch.setattr(citizen, "PHOTO_WAIT_S", 0.2)
+    app = office.web.server.app
+    taken = [app.photo_slots.acquire(blocking=False) for _ in range(2)]
+    try:
+        status, _, page = post_report(office.board, {"category": "other", "text": TEXT},
+                                      ("a.jpg", "image/jpeg", jpeg_with_gps()))
+        assert status == 503 and f">{TEXT}</textarea>" in page.decode()
+    finally:
+        for _ in taken:
+            app.photo_slots.release()
+    assert post_report(office.board, {"category": "other", "text": TEXT},
+                       ("a.jpg", "image/jpeg", jpeg_with_gps()))[0] == 303

@@ -7,12 +7,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from entryscan.collector.store.reports import NewReport
 from tests.citizens.conftest import Office, serve_office
 from tests.support.citizens import jpeg_with_gps, post_report
-from tests.support.collector_web import api, logged_in_opener, new_opener, post_form, request
+from tests.support.collector_web import TOKEN, api, logged_in_opener, new_opener, post_form, request
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_officer_assigns_answers_and_closes_and_the_citizen_rates(office: Office
 
 
 def test_a_closed_report_refuses_changes_and_forms_need_their_token(office: Office) -> None:
-    file(office)
+    receipt = file(office)
     (report,) = office.store.reports()
     page = f"{office.base}/reports/{report['id']}"
     officer = logged_in_opener(office.base)
@@ -106,6 +107,8 @@ def test_a_closed_report_refuses_changes_and_forms_need_their_token(office: Offi
     status, _, body = request(f"{page}/answer", data={"answer": "late", "csrf": token}, opener=officer,
                               headers={"Origin": office.base})
     assert status == 409 and 'class="error" id="notice"' in body.decode()
+    receipt_page = request(f"{office.base}/r/{receipt}", opener=english(office))[2].decode()
+    assert "closed this report without a public answer" in receipt_page and 'id="rate-form"' not in receipt_page
 
 
 def test_a_flood_at_one_board_does_not_hide_the_others(office: Office) -> None:
@@ -115,6 +118,11 @@ def test_a_flood_at_one_board_does_not_hide_the_others(office: Office) -> None:
     officer = logged_in_opener(office.base)
     first = request(f"{office.base}/reports", opener=officer)[2].decode()
     assert "Không thấy bảng QR" not in first and 'id="older"' in first  # one page of the newest: the flood
+    # Where the open reports come from, most first, each a link to its venue's reports.
+    by_venue = first.split('id="by-venue"')[1].split("</details>")[0]
+    assert by_venue.index("hq/flooded</a>: 151") < by_venue.index("Chợ Bến Thành</a>: 1")
+    link = by_venue.split("Chợ Bến Thành")[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    assert "Không thấy bảng QR" in request(office.base + link, opener=officer)[2].decode()
     only = request(f"{office.base}/reports?venue=hq/cho-ben-thanh", opener=officer)[2].decode()
     assert only.count('<tr class="report') == 1 and "Không thấy bảng QR" in only
     # Paging keeps the filter: the second page of "received" is still "received" only, and older.
@@ -134,8 +142,20 @@ def test_the_api_exposes_the_lifecycle(office: Office) -> None:
     assert report["photo_bytes"] > 0 and "client" not in report and "receipt" not in report
     assert api(office.base, "/api/reports?status=answered")["reports"] == []
     assert len(api(office.base, "/api/reports?site=hq&venue=cho-ben-thanh")["reports"]) == 1
+    # A filter longer than described is refused, not silently cut (schemathesis found it was a 200).
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert request(f"{office.base}/api/reports?commune={'x' * 201}", headers=auth)[0] == 400
+    assert request(f"{office.base}/api/reports?venue={'x' * 65}", headers=auth)[0] == 400
     schema = api(office.base, "/api/openapi.json")["paths"]["/api/reports"]["get"]
     fields = schema["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["reports"]["items"]
     assert {"category", "status", "commune", "answer", "rating", "photo_bytes", "place_lat"} <= set(
         fields["properties"])
     assert {"status", "commune", "venue"} <= {p["name"] for p in schema["parameters"]}
+    # Every report the API gives, answered and rated included, matches the published description.
+    officer = logged_in_opener(office.base)
+    page = f"{office.base}/reports/{report['id']}"
+    post_form(page, {"answer": "Đã xử lý."}, opener=officer, action=f"/reports/{report['id']}/answer")
+    office.store.rate_report(office.store._rows("SELECT receipt FROM citizen_reports")[0][0], 2)
+    body = schema["responses"]["200"]["content"]["application/json"]["schema"]
+    jsonschema.Draft202012Validator(body).validate(api(office.base, "/api/reports"))
+    jsonschema.Draft202012Validator(body).validate(api(office.base, "/api/reports?status=received"))
