@@ -15,7 +15,9 @@ set -euo pipefail
 
 die() { echo "install-pi: $*" >&2; exit 1; }
 
-[ $# -eq 1 ] || die "usage: $0 BUNDLE_DIR"
+CHECK_ONLY=0  # --check: refuse an unusable bundle (exit 1) and stop; the first-boot unit asks before retrying
+if [ "${1:-}" = --check ]; then CHECK_ONLY=1; shift; fi
+[ $# -eq 1 ] || die "usage: $0 [--check] BUNDLE_DIR"
 BUNDLE=$(cd "$1" 2>/dev/null && pwd) || die "no such bundle folder: $1"
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo)"
 ROOT=${ENTRYSCAN_ROOT:-}
@@ -45,7 +47,9 @@ check_bundle() {
 }
 
 install_packages() {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+  # Wait for a dpkg lock held by unattended-upgrades or cloud-init's own package step instead of failing.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends \
+    "${APT_PACKAGES[@]}"
 }
 
 add_service_user() {
@@ -117,6 +121,7 @@ install_unit() {
 }
 
 check_bundle
+if [ "$CHECK_ONLY" -eq 1 ]; then echo "install-pi: $BUNDLE can be installed"; exit 0; fi
 install_packages
 add_service_user
 make_venv
