@@ -114,7 +114,8 @@ def test_journal_lists_rows_without_payloads(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(rows) == 1 and rows[0]["seq"] == 1 and rows[0]["reason"] == "not_allowed"
-    assert json.loads(out.stderr.strip().splitlines()[-1]) == {"backlog": 1, "refused": 0}
+    assert json.loads(out.stderr.strip().splitlines()[-1]) == {"backlog": 1, "refused": 0, "not_yet_sent": 1,
+                                                               "refused_by_broker": 0, "awaiting_confirmation": 0}
 
 
 def test_selftest_off_a_pi_says_so() -> None:
