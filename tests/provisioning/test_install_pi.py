@@ -30,7 +30,7 @@ def test_install_places_the_bundle_user_venv_and_unit(tmp_path: Path) -> None:
     assert any(c.startswith("useradd --system") and c.endswith(" entryscan") for c in calls)
     assert "usermod -a -G video entryscan" in calls and not any("gpio" in c for c in calls if "usermod" in c)
     assert f"python3 -m venv --system-site-packages {pi.root}/opt/entryscan/venv" in calls
-    assert f"pip install --quiet entryscan[pi] @ file://{REPO}" in calls
+    assert f"pip install --quiet -c {REPO}/constraints.txt entryscan[pi] @ file://{REPO}" in calls
     assert f"chown entryscan:entryscan {pi.etc}/device.key" in calls
     assert f"chown root:entryscan {pi.etc}/config.toml" in calls
     unit = pi.root / "etc" / "systemd" / "system" / "entryscan.service"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from entryscan.provisioning.__main__ import main as provision
@@ -37,12 +38,15 @@ class FakePi:
             (self.stubs / name).write_text(text)
             (self.stubs / name).chmod(0o755)
         self.env = {**os.environ, "PATH": f"{self.stubs}:{os.environ['PATH']}", "ENTRYSCAN_ROOT": str(self.root),
-                    "STUB_LOG": str(self.log), "FAKE_PASSWD": str(tmp / "passwd")}
+                    "STUB_LOG": str(self.log), "FAKE_PASSWD": str(tmp / "passwd"),
+                    "CHECK_PYTHON": sys.executable}  # reads the journal's schema version: a real interpreter
 
-    def install(self, bundle: Path) -> subprocess.CompletedProcess[str]:
+    def install(self, bundle: Path | None, *, src: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """``install-pi.sh BUNDLE``, or ``--upgrade`` without one; ``src``: the checkout to install (ENTRYSCAN_SRC)."""
         self.log.write_text("")
-        return subprocess.run(["bash", str(SCRIPT), str(bundle)], env=self.env, capture_output=True, text=True,
-                              timeout=60, check=False)
+        env = {**self.env, **({"ENTRYSCAN_SRC": str(src)} if src else {})}
+        return subprocess.run(["bash", str(SCRIPT), *([str(bundle)] if bundle else ["--upgrade"])], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines()
