@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 
 SHAREABLE_DETAILS = ("name", "birth_date", "id_number")
 JOURNAL_REOPEN_S = 5.0
-# Unexpected errors in a row (no frame processed in between) before the scan thread gives up; the daemon then
-# exits 70 and systemd starts a fresh process (Restart=on-failure), which a wedged library state may need.
+# Unexpected errors in a row (each within LOOP_QUIET_S of the one before) before the scan thread gives up; the
+# daemon then exits 70 and systemd starts a fresh process (Restart=on-failure), which a wedged library state may
+# need. A quiet minute starts the count again: a rare error costs one restart, never the process.
 MAX_LOOP_RESTARTS = 5
+LOOP_QUIET_S = 60.0
 
 
 class EntryJournal(Protocol):
@@ -129,7 +131,7 @@ class ScanLoop:
     def _run(self) -> None:
         self._journal = self._reopen_journal()
         delay = self._settings.retry_min_s
-        crashes, frames_then = 0, -1
+        crashes, last_crash = 0, -LOOP_QUIET_S
         while not self._stop.is_set():
             try:
                 self._journal_tamper_changes()
@@ -143,8 +145,9 @@ class ScanLoop:
                 self._pause(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
             except Exception as exc:  # noqa: BLE001 - before, any other error ended deciding, silently
-                crashes = 1 if self.health.frames != frames_then else crashes + 1
-                frames_then = self.health.frames
+                now = time.monotonic()
+                crashes = 1 if now - last_crash > LOOP_QUIET_S else crashes + 1
+                last_crash = now
                 if not self._loop_crashed(exc, crashes):
                     return
                 self._pause(min(self._settings.retry_min_s * 2 ** (crashes - 1), self._settings.retry_max_s))

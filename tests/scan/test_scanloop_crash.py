@@ -1,7 +1,7 @@
 """An unexpected error in the scan loop (issue 18, "The door"): before, any exception other than CameraError ended
 the scan thread silently; with no watchdog the door stayed up and decided nothing. Now it is logged, alerted
-(``scan_error``, journaled) and the loop restarts with back-off; after MAX_LOOP_RESTARTS in a row without a
-frame in between the thread gives up and the daemon exits 70, so systemd starts a fresh process."""
+(``scan_error``, journaled) and the loop restarts with back-off; after MAX_LOOP_RESTARTS in a row (each within
+LOOP_QUIET_S of the last) the thread gives up and the daemon exits 70, so systemd starts a fresh process."""
 
 from __future__ import annotations
 
@@ -96,10 +96,12 @@ def test_the_daemon_exits_70_when_the_scan_loop_gave_up(tmp_path: Path, mosquitt
     assert not runner.is_alive() and result == [70]
 
 
-def test_a_frame_between_errors_resets_the_count(tmp_path: Path, factory: MockFactory) -> None:
+def test_a_quiet_spell_between_errors_starts_the_count_again(tmp_path: Path, factory: MockFactory,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("entryscan.device.scan.loop.LOOP_QUIET_S", 0.01)  # every pause is longer than this
     still = Frame(np.full((480, 640), 128, np.uint8), 1, 0.0)
     script: list[object] = []
-    for n in range(MAX_LOOP_RESTARTS + 2):  # more errors than the bound, each after a frame
+    for n in range(MAX_LOOP_RESTARTS + 2):  # more errors than the bound, each after a quiet spell
         script += [Frame(still.image, 2 * n + 1, float(n)), RuntimeError(f"error {n}")]
     camera = CrashingCamera(script)
     loop = make_loop(tmp_path, camera, factory, Notified())
@@ -110,3 +112,19 @@ def test_a_frame_between_errors_resets_the_count(tmp_path: Path, factory: MockFa
     finally:
         loop.stop()
         loop.feedback.close()
+
+
+def test_errors_close_together_count_even_with_frames_between(tmp_path: Path, factory: MockFactory) -> None:
+    """An error after every frame must not restart the loop (and alert) every second for ever."""
+    still = Frame(np.full((480, 640), 128, np.uint8), 1, 0.0)
+    script: list[object] = []
+    for n in range(MAX_LOOP_RESTARTS + 2):
+        script += [Frame(still.image, 2 * n + 1, float(n)), RuntimeError(f"error {n}")]
+    loop = make_loop(tmp_path, CrashingCamera(script), factory, Notified())
+    loop.start()
+    try:
+        assert wait_for(lambda: not loop.alive(), timeout=15)
+    finally:
+        loop.stop()
+        loop.feedback.close()
+    assert loop.health.failed and loop.health.loop_restarts == MAX_LOOP_RESTARTS
