@@ -14,7 +14,8 @@ import time
 
 from bench.common import Mode, emit
 
-BENCHES = ("decode", "robustness", "filescan", "verify", "latency", "journal", "idle", "footprint", "collector")
+BENCHES = ("decode", "robustness", "filescan", "verify", "latency", "journal", "idle", "footprint", "collector",
+           "outputs_off")
 
 
 def run_one(name: str, mode: Mode) -> None:

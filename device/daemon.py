@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 MIN_FRAME_STALENESS_S = 5.0
 READY_POLL_S = 0.02
 STOP_PUBACK_S = 1.0
+EX_SOFTWARE = 70  # the scan thread gave up: exit so that systemd starts a fresh process (Restart=on-failure)
 
 
 class StopRequest:
@@ -71,6 +72,7 @@ class Daemon:
         self._tick = watchdog_interval or 1.0
         self._watchdog = watchdog_interval is not None
         self._stop = StopRequest()
+        self.exit_code = 0
         self.ready = threading.Event()
         timeout = parts.config.camera.timeout_s
         self._max_frame_age = max(3 * timeout, MIN_FRAME_STALENESS_S)
@@ -96,11 +98,18 @@ class Daemon:
             self._supervise()
         finally:
             self.shutdown()
-        return 0
+        return self.exit_code
 
     def _supervise(self) -> None:
         health = self.parts.scan.health
         while not self._stop.is_set():
+            if health.failed and not self.parts.scan.alive():
+                # Without a watchdog (WatchdogSec unset, --simulate) nothing else would notice: the door would
+                # stay up and decide nothing.
+                log.error("the scan loop gave up after repeated errors; exiting %d so that it is restarted",
+                          EX_SOFTWARE)
+                self.exit_code = EX_SOFTWARE
+                return
             if not self.ready.is_set() and health.first_frame.is_set():
                 self.ready.set()
                 self._notifier.ready()

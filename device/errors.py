@@ -34,6 +34,12 @@ class ConfigError(EntryscanError, ValueError):
         super().__init__(f"{self.key}: {self.problem}")
 
 
+class JournalTooNew(ConfigError):
+    """The journal was written by a newer entryscan than this one (its schema version is higher than this firmware
+    knows). Guessing at a newer layout could lose undelivered rows, so it refuses: exit 78, which systemd does not
+    restart; the fix is to install the newer version again."""
+
+
 class StorageError(EntryscanError, OSError):
     """The device's own storage failed (disk full, I/O error): not a config error, so exit 70 and
     systemd retries, instead of 78 which it never retries."""

@@ -113,6 +113,15 @@ def load_or_create_key(path: Path, key_name: str, made_with: Sequence[Path] = ()
     return data
 
 
+def load_existing_key(path: Path, key_name: str) -> bytes | None:
+    """The secret at ``path`` if a usable one exists (checked as private, as ``load_or_create_key`` does); None if
+    there is none yet or it is incomplete. Never writes: for read-only commands (``entryscan check``)."""
+    if not os.path.lexists(path):
+        return None
+    data = _read_private(path, key_name)
+    return data if len(data) >= MIN_KEY_BYTES else None
+
+
 def _incomplete_key(path: Path, key_name: str, size: int, made_with: Sequence[Path]) -> bytes:
     """A key file under 16 bytes: what older versions left when the disk filled during the first start.
 

@@ -92,6 +92,7 @@ ALERTS = {
     "mqtt_tls_error": N_("Secure connection to the broker failed"),
     "mqtt_client_error": N_("Broker connection error"), "publish_rejected": N_("Broker refused a message"),
     "device_wiped": N_("Door wiped"), "list_stale": N_("List out of date"), "list_refused": N_("List refused"),
+    "scan_error": N_("Scanning stopped by an error (restarted)"),
 }
 
 SOURCES = {"rule": N_("Collector rule"), "door": N_("The door itself")}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
+import sys
 from pathlib import Path
 
 from entryscan.device.access.clock import FixedClock, SystemClock
-from entryscan.device.config.paths import load_subject_key
+from entryscan.device.config.paths import existing_subject_key
 from entryscan.device.config.settings import load_config
 from entryscan.device.errors import ConfigError
 from entryscan.device.model import Decision
@@ -45,7 +47,14 @@ def check_payloads(config_path: Path, at: str | None, text: str | None, image: s
     cfg = load_config(config_path)
     ensure_provisioned(cfg)
     clock: Clock = FixedClock(parse_instant(at)) if at else SystemClock()
-    key = load_subject_key(cfg)
+    key = existing_subject_key(cfg)
+    if key is None:
+        # check writes nothing: a key made here would land in the source tree when run on the sample door's
+        # config, and a root-owned one in the state folder before the first start, where the service user
+        # cannot read it. Subjects printed now differ from the ones the door will journal.
+        print(f"entryscan check: no subject key yet ({cfg.subject_key_path}; the door makes it when it first "
+              "starts): subjects below use a temporary key", file=sys.stderr)
+        key = secrets.token_bytes(32)
     policy = make_policy(cfg, clock, key)
     if text is not None:
         # argv arrives decoded with surrogateescape: os.fsencode gives back the exact bytes typed.

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 EX_USAGE = 2
 EX_CONFIG = 78
 EX_SOFTWARE = 70
+JOURNAL_STATES = ("not_yet_sent", "refused_by_broker", "awaiting_confirmation")
 
 log = logging.getLogger("entryscan")
 
@@ -35,7 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from entryscan.device.config.settings import load_config
 
     cfg = load_config(_config_path(args))
+    from entryscan.device.delivery.journal_schema import check_version
     from entryscan.device.hardware.lock import HardwareLock, lock_path
+
+    check_version(cfg.journal.path)  # a journal of a newer entryscan: exit 78 before any pin or camera is touched
 
     lock = HardwareLock(lock_path(cfg.journal.path)).acquire()  # before the camera or a pin is opened
     try:
@@ -106,9 +110,12 @@ def cmd_journal(args: argparse.Namespace) -> int:
         raise ConfigError("journal.path", f"{cfg.journal.path} does not exist yet")
     journal = make_journal_opener(cfg, SystemClock())()
     try:
-        for row in journal.rows(pending_only=args.pending):
+        rows = journal.rows(due_only=args.due)
+        for row in rows:
             print(json.dumps(row, ensure_ascii=False))
-        print(json.dumps({"backlog": journal.backlog(), "refused": journal.refused()}), file=sys.stderr)
+        summary: dict[str, object] = {"backlog": journal.backlog(), "refused": journal.refused()}
+        summary.update({state: sum(1 for r in rows if r["state"] == state) for state in JOURNAL_STATES})
+        print(json.dumps(summary), file=sys.stderr)
     finally:
         journal.close()
     return 0
@@ -153,9 +160,18 @@ def make_parser() -> argparse.ArgumentParser:
     what.add_argument("--image", metavar="PATH")
     chk.set_defaults(func=cmd_check)
 
-    jr = sub.add_parser("journal", help="what the local journal holds (no personal data)")
+    jr = sub.add_parser(
+        "journal", help="what the local journal holds (no personal data)",
+        description="One JSON line per undelivered row (a delivered row is deleted), with its state: not_yet_sent "
+                    "(no send the broker acknowledged), refused_by_broker (attempts, last_error), or "
+                    "awaiting_confirmation (the broker took it `sends` times since `sent_since`; the collector has "
+                    "not confirmed it). Then a summary on stderr: backlog, refused, and the count of each state.")
     jr.add_argument("--config")
-    jr.add_argument("--pending", action="store_true", help="only rows not yet delivered")
+    jr.add_argument("--pending", action="store_true",
+                    help="every row not yet delivered, with its state (the journal holds no other rows; kept for "
+                         "scripts that pass it)")
+    jr.add_argument("--due", action="store_true",
+                    help="only rows that go out at the next chance (not waiting out a backoff or a confirmation)")
     jr.set_defaults(func=cmd_journal)
 
     st = sub.add_parser("selftest", help="on a Pi: camera, LEDs, buzzer, broker, clock; prints a table")

@@ -176,12 +176,13 @@ CHECKS: tuple[tuple[str, Callable[[Config], str]], ...] = (
 
 
 EX_TEMPFAIL = 75
+EX_UNAVAILABLE = 69  # not a Pi: nothing was tested, and a script must not read that as a pass
 
 
 def run_selftest(config_path: Path, model_path: Path = MODEL_PATH) -> int:
     if not on_raspberry_pi(model_path):
-        print("entryscan selftest needs a Raspberry Pi (no /proc/device-tree/model naming one)")
-        return 0
+        print("entryscan selftest needs a Raspberry Pi (no /proc/device-tree/model naming one): nothing tested")
+        return EX_UNAVAILABLE
     cfg = load_config(config_path)
     try:
         lock = HardwareLock(lock_path(cfg.journal.path)).acquire_existing()

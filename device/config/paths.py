@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from entryscan.device.config.settings import Config
-from entryscan.device.keys import load_or_create_key
+from entryscan.device.keys import load_existing_key, load_or_create_key
 
 MARKER_NAME = "WIPED"
 
@@ -27,6 +27,11 @@ def reuse_store_path(cfg: Config) -> Path:
 
 def wiped_marker(cfg: Config) -> Path:
     return state_dir(cfg) / MARKER_NAME
+
+
+def existing_subject_key(cfg: Config) -> bytes | None:
+    """The pseudonym key if the door has made one; None before its first start (never creates it)."""
+    return load_existing_key(cfg.subject_key_path, "privacy.subject_key_file")
 
 
 def load_subject_key(cfg: Config) -> bytes:

@@ -48,6 +48,10 @@ class ControlMessages:
         self._firmware = firmware
         self._state_error_logged = False
         self._transient: deque[dict[str, object]] = deque(maxlen=TRANSIENT_ALERTS)
+        # Memory-only alerts sent on the current link and not yet acknowledged, by message id: a link that ends
+        # before their PUBACK puts them back in front of the queue (the same alert_id: the collector de-duplicates).
+        self._alerts_unacked: dict[int, dict[str, object]] = {}
+        self._alerts_link: _Link | None = None
         self._tags: deque[tuple[float, str]] = deque(maxlen=LIVE_TAGS)
         self._events: deque[tuple[float, str]] = deque(maxlen=LIVE_TAGS)
         self._migrated_at: float | None = None  # legacy discovery topics asked to migrate (once per start)
@@ -71,9 +75,13 @@ class ControlMessages:
 
     def flush(self, link: _Link) -> None:
         """Send the queued memory-only alerts and the live tag scans that are still fresh."""
+        if self._alerts_link is not link:
+            self.link_ended()
         while self._transient:
-            alert = json.dumps(self._transient.popleft(), separators=(",", ":"), default=str)
-            link.publish_control("alert", self._topics.alert, alert, retain=False)
+            alert = self._transient.popleft()
+            payload = json.dumps(alert, separators=(",", ":"), default=str)
+            self._alerts_unacked[link.publish_control("alert", self._topics.alert, payload, retain=False)] = alert
+            self._alerts_link = link
         now = self._clock.monotonic()
         while self._tags:
             at, tag_id = self._tags.popleft()
@@ -83,6 +91,19 @@ class ControlMessages:
             at, doc = self._events.popleft()
             if now - at <= TAG_MAX_AGE_S:
                 link.publish_control("event", self._topics.event, doc, retain=False)
+
+    def acknowledged(self, link: _Link, mid: int) -> None:
+        """A PUBACK for a control message: a memory-only alert is done with (a refusal is counted elsewhere and
+        would be refused again)."""
+        if link is self._alerts_link:
+            self._alerts_unacked.pop(mid, None)
+
+    def link_ended(self) -> None:
+        """Alerts not acknowledged on the link that ended go first on the next one (bounded by the queue)."""
+        for alert in reversed(list(self._alerts_unacked.values())):
+            self._transient.appendleft(alert)
+        self._alerts_unacked.clear()
+        self._alerts_link = None
 
     def state(self, link: _Link, journal: Journal | None, *, stopped: bool = False) -> int:
         """Publish the retained state document; returns its message id."""

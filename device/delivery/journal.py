@@ -94,8 +94,8 @@ class Journal:
             raise JournalError(f"journal open failed ({path}): {exc}") from exc
         self._db = db
         try:
-            self.incarnation = self._guard("open", lambda: prepare(self._db))
-        except JournalError:
+            self.incarnation = self._guard("open", lambda: prepare(self._db, path))
+        except (JournalError, ConfigError):  # ConfigError: JournalTooNew, a journal of a newer entryscan
             self._db.close()
             raise
 
@@ -239,10 +239,10 @@ class Journal:
         ids = [(int(i),) for i in row_ids]
         if not ids:
             return
-        now = self._clock.monotonic()
-        sql = ("UPDATE outbox SET sends = sends + 1,"
+        now, wall = self._clock.monotonic(), iso_ms(self._clock.now())
+        sql = ("UPDATE outbox SET sends = sends + 1, first_sent_at = COALESCE(first_sent_at, :wall),"
                " retry_at = :now + min(:base * (1 << min(sends, 20)), :cap) WHERE row_id = :id")
-        params = [{"now": now, "base": wait_s, "cap": max_wait_s, "id": i} for (i,) in ids]
+        params = [{"now": now, "wall": wall, "base": wait_s, "cap": max_wait_s, "id": i} for (i,) in ids]
         self._tx("mark_sent", lambda db: db.executemany(sql, params), eager=True)
 
     def confirm(self, incarnation: str, through_seq: int, seqs: Collection[int], alert_ids: Collection[str]) -> int:
@@ -304,20 +304,29 @@ class Journal:
     def alerts_dropped(self) -> int:
         return self._guard("alerts_dropped", lambda: self._meta(self._db, "alerts_dropped"))
 
-    def rows(self, pending_only: bool = False) -> list[dict[str, object]]:
-        """Row summaries for ``entryscan journal``: no payloads, no subject.
+    def rows(self, due_only: bool = False) -> list[dict[str, object]]:
+        """Row summaries for ``entryscan journal``: no payloads, no subject. Every row here is undelivered (a
+        delivered one is deleted), each with its ``state``:
 
-        ``pending_only`` keeps only the rows due for delivery now (not waiting out a broker-rejection backoff or
-        the collector's confirmation of a send). ``sends`` counts sends the broker took that are not yet confirmed.
+        * ``not_yet_sent``: the broker has not acknowledged a send (never sent, or a send the link lost);
+        * ``refused_by_broker``: refused ``attempts`` times (``last_error``), retried after a backoff;
+        * ``awaiting_confirmation``: the broker took it ``sends`` times since ``sent_since`` (wall clock, UTC) and the
+          collector has not confirmed it yet; it goes again when the wait runs out.
+
+        ``due`` says whether it goes out at the next chance (else it waits out a backoff or a confirmation);
+        ``due_only`` keeps only those.
         """
-        where = "WHERE retry_at <= :now" if pending_only else ""
+        where = "WHERE retry_at <= :now" if due_only else ""
         sql = (
-            "SELECT row_id, kind, seq, event_id, ts, decision, reason, credential_type, attempts, sends, last_error"
+            "SELECT row_id, kind, seq, event_id, ts, decision, reason, credential_type,"
+            " CASE WHEN sends > 0 THEN 'awaiting_confirmation' WHEN attempts > 0 THEN 'refused_by_broker'"
+            " ELSE 'not_yet_sent' END AS state, sends, first_sent_at AS sent_since, attempts, last_error,"
+            " retry_at <= :now AS due"
             f" FROM outbox {where} ORDER BY row_id"
         )
         cur = self._guard("rows", lambda: self._db.execute(sql, {"now": self._clock.monotonic()}))
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return [{**dict(zip(names, row, strict=True)), "due": bool(row[-1])} for row in cur.fetchall()]
 
     def integrity_ok(self) -> bool:
         try:

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from entryscan.device.access.reuse_records import SCHEMA as REUSE_SCHEMA
+from entryscan.device.errors import JournalTooNew
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 # The WAL is reset after each checkpoint and truncated to this size, so a long burst or a nearly full disk cannot
@@ -53,10 +54,16 @@ CREATE TRIGGER IF NOT EXISTS outbox_count_del AFTER DELETE ON outbox
     BEGIN UPDATE meta SET value = value - 1 WHERE key = 'rows'; END;
 """ + REUSE_SCHEMA  # one-time uses and passages: written in the same transaction as their entry row
 
+# The layout's version, kept in SQLite's user_version: 0 = a file from before versions were kept (1 or 2 below,
+# told apart by its columns), 1 = the first release, 2 = incarnation and sends, 3 = first_sent_at. Opening
+# migrates an older file up to this one; a file of a higher version was written by a newer entryscan and is
+# refused (JournalTooNew): guessing at a layout this firmware does not know could lose undelivered rows.
+SCHEMA_VERSION = 3
 # Columns added after the first release: (name, declaration). Old files get them on open.
 ADDED_COLUMNS = (
     ("incarnation", "TEXT"),  # NULL: a legacy row, delivered with broker acknowledgement
     ("sends", "INTEGER NOT NULL DEFAULT 0"),  # PUBACKed sends still awaiting the collector's confirmation
+    ("first_sent_at", "TEXT"),  # wall-clock time of the first of those sends (`entryscan journal`: "since")
 )
 POST_MIGRATION = "CREATE INDEX IF NOT EXISTS outbox_seq ON outbox(incarnation, seq);"
 
@@ -68,12 +75,41 @@ def boot_id() -> str:
         return "unknown-" + uuid.uuid4().hex  # no boot id: treat every open as a new boot
 
 
-def prepare(db: sqlite3.Connection) -> str:
+def refuse_newer(version: int, path: Path | str) -> None:
+    if version > SCHEMA_VERSION:
+        raise JournalTooNew("journal.path", f"{path} has journal schema {version}, newer than this entryscan knows "
+                            f"({SCHEMA_VERSION}): written by a newer version; install that one again")
+
+
+def file_version(path: Path) -> int | None:
+    """The schema version of the journal at ``path`` without writing to it; None when there is no file yet."""
+    if not path.is_file():
+        return None
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def check_version(path: Path) -> None:
+    """Refuse a journal written by a newer entryscan before anything else starts (``entryscan run``)."""
+    try:
+        version = file_version(path)
+    except sqlite3.Error:
+        return  # not readable as SQLite: opening it says what is wrong, as it always did
+    if version is not None:
+        refuse_newer(version, path)
+
+
+def prepare(db: sqlite3.Connection, path: Path | str = "journal") -> str:
     """Migrate, set the WAL bounds, and return this journal's incarnation (made here if it has none)."""
+    refuse_newer(int(db.execute("PRAGMA user_version").fetchone()[0]), path)
     db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
     db.execute("BEGIN IMMEDIATE")
     try:
+        refuse_newer(int(db.execute("PRAGMA user_version").fetchone()[0]), path)  # a newer one may have won the race
         columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
         for name, declaration in ADDED_COLUMNS:
             if name not in columns:
@@ -91,6 +127,7 @@ def prepare(db: sqlite3.Connection) -> str:
             # Monotonic deadlines from another boot mean nothing now: everything deferred is due.
             db.execute("UPDATE outbox SET retry_at = 0 WHERE retry_at != 0")
             db.execute("INSERT OR REPLACE INTO identity(key, value) VALUES ('boot_id', ?)", (boot,))
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

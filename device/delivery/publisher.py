@@ -306,7 +306,9 @@ class MqttPublisher:
         if link is None or link.client is not client:
             return
         outcome = link.on_puback(mid, rc, self._clock.monotonic())
-        if outcome not in ("control", "control_rejected"):
+        if outcome in ("control", "control_rejected"):
+            self._control.acknowledged(link, mid)
+        else:
             self._probe.answered(link)
         if outcome == "acked":
             self.stats.acked += 1
@@ -358,6 +360,7 @@ class MqttPublisher:
         except Exception as exc:  # noqa: BLE001 - the client may be half broken already
             log.debug("mqtt: teardown: %s", exc)
         link.connected = False
+        self._control.link_ended()  # memory-only alerts without a PUBACK go again on the next link
         if self._journal is not None and (link.acked or link.rejections):
             try:  # acks received before the failure still count
                 self._journal_pump.settle(link, self._journal)

@@ -8,6 +8,7 @@ the door is already on disk (a power cut between the two cannot lose it).
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import queue
 import threading
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 SHAREABLE_DETAILS = ("name", "birth_date", "id_number")
 JOURNAL_REOPEN_S = 5.0
+# Unexpected errors in a row (each within LOOP_QUIET_S of the one before) before the scan thread gives up; the
+# daemon then exits 70 and systemd starts a fresh process (Restart=on-failure), which a wedged library state may
+# need. A quiet minute starts the count again: a rare error costs one restart, never the process.
+MAX_LOOP_RESTARTS = 5
+LOOP_QUIET_S = 60.0
 
 
 class EntryJournal(Protocol):
@@ -48,6 +54,8 @@ class Health:
     storage: str = "ok"
     unpersisted: int = 0
     errors: int = 0
+    loop_restarts: int = 0
+    failed: bool = False  # the scan thread gave up after MAX_LOOP_RESTARTS unexpected errors in a row
     tamper: bool = False
     first_frame: threading.Event = field(default_factory=threading.Event)
 
@@ -123,6 +131,7 @@ class ScanLoop:
     def _run(self) -> None:
         self._journal = self._reopen_journal()
         delay = self._settings.retry_min_s
+        crashes, last_crash = 0, -LOOP_QUIET_S
         while not self._stop.is_set():
             try:
                 self._journal_tamper_changes()
@@ -135,6 +144,29 @@ class ScanLoop:
                 # reusing what it can (one Picamera2 instance for the life of the process).
                 self._pause(delay)
                 delay = min(delay * 2, self._settings.retry_max_s)
+            except Exception as exc:  # noqa: BLE001 - before, any other error ended deciding, silently
+                now = time.monotonic()
+                crashes = 1 if now - last_crash > LOOP_QUIET_S else crashes + 1
+                last_crash = now
+                if not self._loop_crashed(exc, crashes):
+                    return
+                self._pause(min(self._settings.retry_min_s * 2 ** (crashes - 1), self._settings.retry_max_s))
+
+    def _loop_crashed(self, exc: Exception, crashes: int) -> bool:
+        """Log and alert an unexpected error in the loop; False once it is time to give up."""
+        self.health.loop_restarts += 1
+        self.health.errors += 1
+        give_up = crashes >= MAX_LOOP_RESTARTS
+        log.error("scan loop failed (%s: %s); %s", type(exc).__name__, exc,
+                  "giving up: the daemon exits and systemd restarts it" if give_up else
+                  f"restarting it (error {crashes} of {MAX_LOOP_RESTARTS} in a row)", exc_info=exc)
+        with contextlib.suppress(Exception):  # closing a camera in an unknown state is best effort
+            self.camera.close()
+        self._alert("scan_error", {"error": type(exc).__name__, "detail": str(exc)[:200], "in_a_row": crashes,
+                                   "restarting": not give_up})
+        if give_up:
+            self.health.failed = True
+        return not give_up
 
     def _pause(self, seconds: float) -> None:
         """Wait before the next camera retry, journaling tamper changes the moment they happen."""

@@ -23,7 +23,11 @@ def check(cfg: Path, *args: str | bytes) -> dict[str, object]:
 
 @pytest.mark.parametrize("payload", [b"caf\xe9", b"\x93\xfa\x96\x7b", b"STAFF-\xff\xfe", b"\x80"])
 def test_check_text_passes_non_utf8_bytes_on_as_they_are(tmp_path: Path, payload: bytes) -> None:
+    from entryscan.device.config.paths import load_subject_key
+    from entryscan.device.config.settings import load_config
+
     cfg = door_config(tmp_path)
+    load_subject_key(load_config(cfg))  # the door's key: check reads it, so the three checks share it
     by_text = check(cfg, "--text", payload)
     assert by_text["reason"] == "not_allowed"
     # The same bytes in a QR code: the subject pseudonym (a keyed hash of the payload) is the same.

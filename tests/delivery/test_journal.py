@@ -162,7 +162,7 @@ def test_mark_rejected_defers_and_counts(tmp_path: Path, clock: StepClock) -> No
     first = j.pending(1)[0]
     j.mark_rejected(first.row_id, "0x87 Not authorized", 60)
     assert first.row_id not in [r.row_id for r in j.pending(10)]
-    assert len(j.rows(pending_only=True)) == 2 and len(j.rows()) == 3
+    assert len(j.rows(due_only=True)) == 2 and len(j.rows()) == 3
     summary = j.rows()[0]
     assert summary["attempts"] == 1 and summary["last_error"] == "0x87 Not authorized"
     assert "payload" not in summary and "subject" not in summary

@@ -4,70 +4,14 @@ recording stubs on PATH; install, cmp, chmod and mv are real. What only a Pi sho
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from entryscan.provisioning.__main__ import main as provision
 from tests.paths import REPO
-
-SCRIPT = REPO / "scripts" / "install-pi.sh"
-STUB = """#!/bin/sh
-echo "$(basename "$0") $*" >> "$STUB_LOG"
-"""
-STUBS = {
-    "apt-get": STUB, "systemctl": STUB, "chown": STUB, "usermod": STUB,
-    "useradd": STUB + 'for last; do :; done; echo "$last" >> "$FAKE_PASSWD"\n',
-    "getent": STUB + 'case "$1" in passwd) grep -qx "$2" "$FAKE_PASSWD" 2>/dev/null;; group) [ "$2" = video ];;'
-                     ' *) exit 2;; esac\n',
-    # python3 -m venv --system-site-packages DIR: a venv whose pip only records.
-    "python3": STUB + 'for last; do :; done; mkdir -p "$last/bin"\n'
-                      'printf \'#!/bin/sh\\necho "pip $*" >> "$STUB_LOG"\\n\' > "$last/bin/pip"\n'
-                      'cp "$last/bin/pip" "$last/bin/python"; chmod +x "$last/bin/pip" "$last/bin/python"\n',
-}
+from tests.support.fakepi import FakePi, make_bundle
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="install-pi.sh insists on root")
-
-
-class FakePi:
-    def __init__(self, tmp: Path) -> None:
-        tmp.mkdir(exist_ok=True)
-        self.root = tmp / "root"
-        self.log = tmp / "calls.log"
-        self.stubs = tmp / "stubs"
-        self.stubs.mkdir()
-        for name, text in STUBS.items():
-            (self.stubs / name).write_text(text)
-            (self.stubs / name).chmod(0o755)
-        self.env = {**os.environ, "PATH": f"{self.stubs}:{os.environ['PATH']}", "ENTRYSCAN_ROOT": str(self.root),
-                    "STUB_LOG": str(self.log), "FAKE_PASSWD": str(tmp / "passwd")}
-
-    def install(self, bundle: Path) -> subprocess.CompletedProcess[str]:
-        self.log.write_text("")
-        return subprocess.run(["bash", str(SCRIPT), str(bundle)], env=self.env, capture_output=True, text=True,
-                              timeout=60, check=False)
-
-    def calls(self) -> list[str]:
-        return self.log.read_text().splitlines()
-
-    @property
-    def etc(self) -> Path:
-        return self.root / "etc" / "entryscan"
-
-    def snapshot(self) -> dict[str, tuple[bytes, int, int]]:
-        return {str(p.relative_to(self.root)): (p.read_bytes(), p.stat().st_mode, p.stat().st_mtime_ns)
-                for p in self.root.rglob("*") if p.is_file()}
-
-
-def make_bundle(tmp: Path, device: str, *extra: str) -> Path:
-    site = tmp / "site"
-    if not site.exists():
-        assert provision(["site", "init", "--site", "hq", "--dir", str(site)]) == 0
-    out = tmp / f"bundle-{device}"
-    assert provision(["device", "add", "--site-dir", str(site), "--device", device, "--door", "main",
-                      "--broker", "mqtts://broker.hq:8883", "--out", str(out), *extra]) == 0
-    return out
 
 
 def test_install_places_the_bundle_user_venv_and_unit(tmp_path: Path) -> None:
@@ -81,11 +25,12 @@ def test_install_places_the_bundle_user_venv_and_unit(tmp_path: Path) -> None:
     for name in modes:
         assert (pi.etc / name).read_bytes() == (bundle / name).read_bytes()
     calls = pi.calls()
-    assert "apt-get install -y --no-install-recommends python3-picamera2 python3-lgpio python3-venv libzbar0" in calls
+    assert ("apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends python3-picamera2 python3-lgpio"
+            " python3-venv libzbar0") in calls
     assert any(c.startswith("useradd --system") and c.endswith(" entryscan") for c in calls)
     assert "usermod -a -G video entryscan" in calls and not any("gpio" in c for c in calls if "usermod" in c)
     assert f"python3 -m venv --system-site-packages {pi.root}/opt/entryscan/venv" in calls
-    assert f"pip install --quiet entryscan[pi] @ file://{REPO}" in calls
+    assert f"pip install --quiet -c {REPO}/constraints.txt entryscan[pi] @ file://{REPO}" in calls
     assert f"chown entryscan:entryscan {pi.etc}/device.key" in calls
     assert f"chown root:entryscan {pi.etc}/config.toml" in calls
     unit = pi.root / "etc" / "systemd" / "system" / "entryscan.service"

@@ -26,7 +26,8 @@ RUN_LIMIT_S = 2.0
 
 def stub_parts() -> Any:
     """What Daemon touches: a scan thread that never sees a frame (the door polls fast until READY)."""
-    health = SimpleNamespace(first_frame=threading.Event(), started=time.monotonic(), frame_age=lambda: 0.0)
+    health = SimpleNamespace(first_frame=threading.Event(), started=time.monotonic(), frame_age=lambda: 0.0,
+                             failed=False)
     worker = SimpleNamespace(start=lambda: None, stop=lambda timeout=0.0: None, alive=lambda: True)
     scan = SimpleNamespace(health=health, start=worker.start, stop=worker.stop, alive=worker.alive)
     config = SimpleNamespace(camera=SimpleNamespace(timeout_s=0.5))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from entryscan.device.cli.entry import outputs_off_config
 from entryscan.device.cli.main import make_parser
 from tests.support.seccomp import libseccomp
 
@@ -111,6 +112,7 @@ def test_every_exit_drives_the_outputs_off_with_the_same_config() -> None:
     assert args.command == "outputs-off"
     assert args.config == make_parser().parse_args(start_args[1:]).config
     assert "-" not in stop_post.split()[0][:1]  # not "-/path": its failure must show in the unit's status
+    assert outputs_off_config(post_args[1:], {}) == args.config  # the lean path (cli.entry), not the full CLI
 
 
 def syscall_groups() -> dict[str, list[str]]:
