@@ -91,9 +91,15 @@ class PostgresStore(Store):
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._read_lock:
-            if self._reader.closed or self._reader.broken:
-                self._reader = self._connect()
-            rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()
+            for attempt in (1, 2):  # a read is safe to repeat: once more on a fresh connection if this one was lost
+                if self._reader.closed or self._reader.broken:
+                    self._reader = self._connect()
+                try:
+                    rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()
+                    break
+                except psycopg.OperationalError:
+                    if attempt == 2 or not (self._reader.closed or self._reader.broken):
+                        raise
         return [tuple(_plain(v) for v in row) for row in rows]
 
     def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
