@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from entryscan.collector.store.registry import RegistryQueries
 from entryscan.collector.store.reports import ReportQueries
 from entryscan.collector.store.validate import now_iso, printable
 
@@ -15,7 +16,7 @@ _ENTRY_COLUMNS = ("event_id", "site", "device", "incarnation", "door", "seq", "t
                   "credential_type", "subject", "policy_version", "clock_synced", "received_at")
 
 
-class Queries(ReportQueries, ABC):
+class Queries(ReportQueries, RegistryQueries, ABC):
     @abstractmethod
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query; timestamps come back as ISO 8601 strings, booleans as bool."""
