@@ -77,10 +77,13 @@ class Queries(ReportQueries, RegistryQueries, ABC):
 
     def entry_times(self, site: str, device: str | None, since: str, until: str | None = None) -> list[str]:
         """Entry timestamps of a site (or one door) with ``since <= ts`` (and ``ts < until`` when given)."""
-        return [t for (t,) in self._read(
-            "SELECT ts FROM entry_events WHERE site = ? AND (CAST(? AS TEXT) IS NULL OR device = ?)"
-            " AND ts >= ? AND (CAST(? AS TEXT) IS NULL OR ts < ?) ORDER BY ts",
-            (site, device, device, since, until, until))]
+        where, params = _door_filter(site, device)  # no generic "? IS NULL OR": the door's index is used
+        where += " AND ts >= ?"
+        params.append(since)
+        if until is not None:
+            where += " AND ts < ?"
+            params.append(until)
+        return [t for (t,) in self._read(f"SELECT ts FROM entry_events{where} ORDER BY ts", params)]
 
     def decisions_by_reason(self, site: str, device: str) -> list[dict[str, Any]]:
         """Accepts and denies of one door counted by reason code, most frequent first."""

@@ -223,11 +223,17 @@ CREATE VIEW venue_doors AS SELECT site, venue, device FROM venue_door_links;
 CREATE VIEW violations AS SELECT site, venue, commune, status, score, reasons, evaluated_at FROM premises_findings;
 """
 
+# Version 7 (SQLite; PostgreSQL 6): one door's entries in a time range (compliance and the violations list read
+# each linked door's opening hours) walk this index; (site, ts) made them scan every door's entries of the day.
+_DOOR_TS = """
+CREATE INDEX entry_events_door_ts ON entry_events(site, device, ts);
+"""
+
 SQLITE_MIGRATIONS: list[str] = [_SQLITE_V1, _SQLITE_V2 + _VIEWS,
                                 _VERSIONS.format(ts="TEXT", agg="json_group_object"),
                                 _REPORTS.format(ts="TEXT", real="REAL", blob="BLOB",
                                                 serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
-                                _SQLITE_V5 + _NEWEST, _REGISTRY.format(ts="TEXT", real="REAL")]
+                                _SQLITE_V5 + _NEWEST, _REGISTRY.format(ts="TEXT", real="REAL"), _DOOR_TS]
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
@@ -278,4 +284,5 @@ ALTER TABLE alert_events ADD PRIMARY KEY (site, device, alert_id);
 POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS, _VERSIONS.format(ts="TIMESTAMPTZ", agg="json_object_agg"),
                                   _REPORTS.format(ts="TIMESTAMPTZ", real="DOUBLE PRECISION", blob="BYTEA",
                                                   serial="BIGSERIAL PRIMARY KEY"),
-                                  _PG_V5 + _NEWEST, _REGISTRY.format(ts="TIMESTAMPTZ", real="DOUBLE PRECISION")]
+                                  _PG_V5 + _NEWEST, _REGISTRY.format(ts="TIMESTAMPTZ", real="DOUBLE PRECISION"),
+                                  _DOOR_TS]
