@@ -25,6 +25,10 @@ from bench.common import REPO, Mode, emit
 PACKAGES = {"device/delivery": "entryscan.device.delivery", "collector/web": "entryscan.collector.web"}
 SLOW = ("test_hostile_mqtt.py", "test_collector_browser.py", "test_collector_web_connections.py")
 TIMEOUT_S = 600
+# A module no test imports by name (a page module, reached through the web server) is judged by these.
+FALLBACK = {"device/delivery": ["tests/delivery/test_publisher.py", "tests/delivery/test_journal.py"],
+            "collector/web": ["tests/collector/test_collector_web.py", "tests/collector/test_collector_web_forms.py",
+                              "tests/collector/test_collector_session_expiry.py"]}
 
 
 def copy_checkout(into: Path) -> tuple[Path, Path]:
@@ -88,8 +92,7 @@ def main(mode: Mode) -> None:
             killed = tested = 0
             for path, mutation in sample(src, folder, count, rng):
                 module = f"{package}.{path.stem}"
-                tests = tests_of(src, module) or [str(Path("tests") / ("delivery" if "device" in folder
-                                                                        else "collector"))]
+                tests = tests_of(src, module) or FALLBACK[folder]
                 if tuple(tests) not in baseline:
                     baseline[tuple(tests)] = run_tests(src, pkg, tests)[0]
                     if not baseline[tuple(tests)]:
