@@ -93,7 +93,11 @@ class PostgresStore(Store):
         with self._read_lock:
             if self._reader.closed or self._reader.broken:
                 self._reader = self._connect()
-            rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()
+            try:
+                rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+            except psycopg.OperationalError:  # the server dropped the connection: a read may be asked again
+                self._reader = self._connect()
+                rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
         return [tuple(_plain(v) for v in row) for row in rows]
 
     def _insert_entries(self, records: list[EntryRecord], received_at: str) -> set[EventKey]:
