@@ -16,6 +16,9 @@ from bench.common import Mode, emit
 
 BENCHES = ("decode", "robustness", "filescan", "verify", "latency", "journal", "idle", "footprint", "collector",
            "outputs_off")
+# Run only when named (minutes to hours, not part of ``--quick`` or the default run): the office's pages on a
+# large PostgreSQL fleet (main's code beside this one), and mutation testing.
+ON_REQUEST = ("office", "mutation")
 
 
 def run_one(name: str, mode: Mode) -> None:
@@ -27,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small, fast run that proves the suite works")
     parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)  # used by the runner
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of: {' '.join(BENCHES)} (default: all)")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of: {' '.join(BENCHES)} (default: all); on request: {' '.join(ON_REQUEST)}")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(BENCHES))
+    unknown = sorted(set(args.names) - set(BENCHES) - set(ON_REQUEST))
     if unknown:
-        parser.error(f"unknown bench {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+        parser.error(f"unknown bench {', '.join(unknown)}; choose from {', '.join(BENCHES + ON_REQUEST)}")
     names = args.names or list(BENCHES)
     mode = Mode(quick=args.quick)
     if args.inline:

@@ -178,12 +178,14 @@ def evaluate(store: StoreBase, sites: dict[str, SiteInfo], settings: RuleSetting
 
 
 def run_rules_forever(store: StoreBase, sites: dict[str, SiteInfo], settings: RuleSettings, interval_s: float,
-                      done: threading.Event) -> None:
+                      done: threading.Event, after_round: Callable[[], None] | None = None) -> None:
     # The first round runs at once, so an unreadable venue is on the dashboard as the office starts.
     while True:
         try:
             evaluate(store, sites, settings)
         except Exception as exc:  # noqa: BLE001 - a failed evaluation is retried next round; ingest goes on
             log.error("collector: rule evaluation failed: %s", exc)
+        if after_round is not None:
+            after_round()  # the office's tables for Grafana (collector.office_tables.Publisher; never raises)
         if done.wait(interval_s):
             return

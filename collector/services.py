@@ -36,8 +36,12 @@ class Services:
         sites = load_sites(args.site_dir, args.timezone)
         settings = RuleSettings(offline_s=args.offline_minutes * 60, idle_s=args.idle_minutes * 60,
                                 gap_s=args.gap_minutes * 60, stale_list_s=args.stale_list_hours * 3600)
+        from entryscan.collector.office_tables import Publisher
+        from entryscan.collector.site import time_zone
+
+        publisher = Publisher(store, sites, settings, time_zone(getattr(args, "timezone", "") or ""))
         rules = threading.Thread(target=run_rules_forever, name="collector-rules", daemon=True,
-                                 args=(store, sites, settings, args.rules_interval, services.done))
+                                 args=(store, sites, settings, args.rules_interval, services.done, publisher))
         rules.start()
         services.threads.append(rules)
         if args.http or getattr(args, "metrics", ""):

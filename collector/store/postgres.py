@@ -95,7 +95,7 @@ class PostgresStore(Store):
                 if self._reader.closed or self._reader.broken:
                     self._reader = self._connect()
                 try:
-                    rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()
+                    rows = self._reader.execute(_pg(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
                     break
                 except psycopg.OperationalError:
                     if attempt == 2 or not (self._reader.closed or self._reader.broken):

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from entryscan.collector.store.registry import RegistryQueries
 from entryscan.collector.store.reports import ReportQueries
 from entryscan.collector.store.validate import now_iso, printable
 
@@ -15,7 +16,7 @@ _ENTRY_COLUMNS = ("event_id", "site", "device", "incarnation", "door", "seq", "t
                   "credential_type", "subject", "policy_version", "clock_synced", "received_at")
 
 
-class Queries(ReportQueries, ABC):
+class Queries(ReportQueries, RegistryQueries, ABC):
     @abstractmethod
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query; timestamps come back as ISO 8601 strings, booleans as bool."""
@@ -76,10 +77,13 @@ class Queries(ReportQueries, ABC):
 
     def entry_times(self, site: str, device: str | None, since: str, until: str | None = None) -> list[str]:
         """Entry timestamps of a site (or one door) with ``since <= ts`` (and ``ts < until`` when given)."""
-        return [t for (t,) in self._read(
-            "SELECT ts FROM entry_events WHERE site = ? AND (CAST(? AS TEXT) IS NULL OR device = ?)"
-            " AND ts >= ? AND (CAST(? AS TEXT) IS NULL OR ts < ?) ORDER BY ts",
-            (site, device, device, since, until, until))]
+        where, params = _door_filter(site, device)  # no generic "? IS NULL OR": the door's index is used
+        where += " AND ts >= ?"
+        params.append(since)
+        if until is not None:
+            where += " AND ts < ?"
+            params.append(until)
+        return [t for (t,) in self._read(f"SELECT ts FROM entry_events{where} ORDER BY ts", params)]
 
     def entry_stamps(self, site: str, since: str, until: str) -> dict[str, list[str]]:
         """Per door of a site, its entry timestamps with ``since <= ts < until``, oldest first: one range scan

@@ -167,7 +167,7 @@ CREATE VIEW reports AS SELECT id, site, venue, body, contact, created_at, closed
     (photo_bytes > 0) AS has_photo, place_lat, place_lon FROM citizen_reports;
 """
 
-# Version 5 (both stores): an entry is unique per (site, device, event_id) and an alert per (site, device,
+# Version 5 (SQLite; PostgreSQL 4): an entry is unique per (site, device, event_id) and an alert per (site, device,
 # alert_id), not per id across every door (one door could make another's real entry a "duplicate");
 # entries get an ``id`` (insertion order) and the indexes the newest-first, keyset-paged reads walk.
 # SQLite cannot change a primary key in place: both tables are rebuilt (and the views over them).
@@ -206,11 +206,34 @@ CREATE INDEX entry_events_newest ON entry_events(received_at, seq, id);
 CREATE INDEX entry_events_door_newest ON entry_events(site, device, received_at, seq, id);
 """
 
+# Version 6 (SQLite; PostgreSQL 5): what the office sees, for tools that read only the database (Grafana): the
+# venues and their doors from the sites' manifests, and the premises findings, written by the rules loop
+# (store/registry.py). New views: ``venues``, ``venue_doors``, ``violations``.
+_REGISTRY = """
+CREATE TABLE venue_registry (
+    site TEXT NOT NULL, venue TEXT NOT NULL, name TEXT NOT NULL, address TEXT NOT NULL DEFAULT '',
+    commune TEXT NOT NULL DEFAULT '', lat {real}, lon {real}, updated_at {ts} NOT NULL, PRIMARY KEY (site, venue));
+CREATE TABLE venue_door_links (
+    site TEXT NOT NULL, device TEXT NOT NULL, venue TEXT NOT NULL, PRIMARY KEY (site, device));
+CREATE TABLE premises_findings (
+    site TEXT NOT NULL, venue TEXT NOT NULL, commune TEXT NOT NULL, status TEXT NOT NULL, score INTEGER NOT NULL,
+    reasons TEXT NOT NULL, evaluated_at {ts} NOT NULL, PRIMARY KEY (site, venue));
+CREATE VIEW venues AS SELECT site, venue, name, address, commune, lat, lon, updated_at FROM venue_registry;
+CREATE VIEW venue_doors AS SELECT site, venue, device FROM venue_door_links;
+CREATE VIEW violations AS SELECT site, venue, commune, status, score, reasons, evaluated_at FROM premises_findings;
+"""
+
+# Version 7 (SQLite; PostgreSQL 6): one door's entries in a time range (compliance and the violations list read
+# each linked door's opening hours) walk this index; (site, ts) made them scan every door's entries of the day.
+_DOOR_TS = """
+CREATE INDEX entry_events_door_ts ON entry_events(site, device, ts);
+"""
+
 SQLITE_MIGRATIONS: list[str] = [_SQLITE_V1, _SQLITE_V2 + _VIEWS,
                                 _VERSIONS.format(ts="TEXT", agg="json_group_object"),
                                 _REPORTS.format(ts="TEXT", real="REAL", blob="BLOB",
                                                 serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
-                                _SQLITE_V5 + _NEWEST]
+                                _SQLITE_V5 + _NEWEST, _REGISTRY.format(ts="TEXT", real="REAL"), _DOOR_TS]
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
@@ -249,7 +272,7 @@ CREATE TABLE citizen_reports (
     contact TEXT NOT NULL, client TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, closed_at TIMESTAMPTZ);
 """
 
-# Version 5 (see SQLite's): PostgreSQL swaps the keys in place (adding ``id`` rewrites the table once).
+# Version 4 (SQLite's 5, see there): PostgreSQL swaps the keys in place (adding ``id`` rewrites the table once).
 _PG_V5 = """
 ALTER TABLE entry_events DROP CONSTRAINT entry_events_pkey;
 ALTER TABLE entry_events ADD COLUMN id BIGSERIAL;
@@ -261,4 +284,5 @@ ALTER TABLE alert_events ADD PRIMARY KEY (site, device, alert_id);
 POSTGRES_MIGRATIONS: list[str] = [_PG_V1 + _VIEWS, _VERSIONS.format(ts="TIMESTAMPTZ", agg="json_object_agg"),
                                   _REPORTS.format(ts="TIMESTAMPTZ", real="DOUBLE PRECISION", blob="BYTEA",
                                                   serial="BIGSERIAL PRIMARY KEY"),
-                                  _PG_V5 + _NEWEST]
+                                  _PG_V5 + _NEWEST, _REGISTRY.format(ts="TIMESTAMPTZ", real="DOUBLE PRECISION"),
+                                  _DOOR_TS]
