@@ -87,3 +87,18 @@ def test_hw_test_extra_installs_what_hw_tests_import() -> None:
         imported |= set(re.findall(r"^(?:from|import) (\w+)", path.read_text(), re.MULTILINE))
     third_party = imported - set(sys.stdlib_module_names) - {"entryscan", "hw_tests", "__future__"}
     assert third_party and {canonicalize_name(m) for m in third_party} <= hw_test | runtime
+
+
+def test_the_bookworm_constraints_differ_only_in_numpy() -> None:
+    """constraints-bookworm.txt is constraints.txt with numpy at Debian 12's python3-numpy (1:1.24.2), which
+    picamera2's simplejpeg is built against; everything else stays as the suite passed with."""
+    main = pins()
+    bookworm: dict[str, Version] = {}
+    for line in (ROOT / "constraints-bookworm.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            bookworm[canonicalize_name(name)] = Version(version)
+    assert bookworm.pop("numpy") == Version("1.24.2") and main.pop("numpy") != Version("1.24.2")
+    assert bookworm == main
+    assert all(r.specifier.contains("1.24.2") for r in requirements() if r.name == "numpy")
