@@ -56,7 +56,7 @@ def _publish_discovery(site: Site, device: str) -> None:
         door.close()
 
 
-def test_device_remove_broker_clears_only_that_doors_retained_discovery(site: Site) -> None:  # noqa: F811
+def test_device_remove_broker_clears_only_that_doors_retained_discovery(site: Site) -> None:
     _allow_observer(site)
     _publish_discovery(site, "door-a")
     _publish_discovery(site, "door-b")
@@ -68,7 +68,7 @@ def test_device_remove_broker_clears_only_that_doors_retained_discovery(site: Si
     assert manifest.load(site.dir).device("door-a") is None
 
 
-def test_a_refused_clear_leaves_the_door_in_the_manifest(site: Site) -> None:  # noqa: F811
+def test_a_refused_clear_leaves_the_door_in_the_manifest(site: Site) -> None:
     """Without the collector's certificate nothing is cleared, and the door is not retired, so the command can be
     run again once the broker folder is right."""
     empty = site.dir.parent / "not-a-broker-folder"
