@@ -35,11 +35,28 @@ def environment_sbom(out: Path) -> dict[str, Any]:
     return loaded
 
 
-def runtime_requirements() -> list[str]:
-    """Canonical names of the runtime dependencies that apply on this machine (markers evaluated)."""
+DOOR_EXTRA = "pi"  # what a door installs: entryscan[pi], the base and the door's extra (README "What to install where")
+
+
+def door_requirements() -> list[Requirement]:
+    """The base dependencies and those of the door's extras (``entryscan[door]`` in an extra followed)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = [Requirement(r) for r in project["dependencies"]]
-    return [canonicalize_name(r.name) for r in reqs if r.marker is None or r.marker.evaluate()]
+    todo, seen = [DOOR_EXTRA], set()
+    while todo:
+        extra = todo.pop()
+        seen.add(extra)
+        for req in map(Requirement, project["optional-dependencies"][extra]):
+            if canonicalize_name(req.name) == "entryscan":
+                todo += sorted(req.extras - seen)
+            else:
+                reqs.append(req)
+    return reqs
+
+
+def runtime_requirements() -> list[str]:
+    """Canonical names of the door's runtime dependencies that apply on this machine (markers evaluated)."""
+    return [canonicalize_name(r.name) for r in door_requirements() if r.marker is None or r.marker.evaluate()]
 
 
 def runtime_closure(names: list[str]) -> set[str]:

@@ -20,6 +20,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # ss counts the web tests' open connections (in CI a test skipped for a missing tool fails).
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
+# A second broker for tests/delivery/test_other_brokers.py: Aedes, installed with npm on first use.
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need_apt[*]} with apt-get" >&2

@@ -29,7 +29,7 @@ debounce_s = {debounce_s}
 [mqtt]
 url = "{url}"
 keepalive_s = {keepalive_s}
-discovery = false
+discovery = {discovery}
 delivery = "{delivery}"
 confirm_timeout_s = {confirm_timeout_s}
 [journal]
@@ -75,13 +75,15 @@ class Door:
 
     def __init__(self, workdir: Path, url: str, frames: Path, max_rows: int = 1000,
                  delivery: str = "broker", *, debounce_s: float = 3, keepalive_s: int = 5,
-                 journal: Path | None = None, confirm_timeout_s: float = 60, fps: float = 0) -> None:
+                 journal: Path | None = None, confirm_timeout_s: float = 60, fps: float = 0,
+                 discovery: bool = False) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "config.toml"
         self.delivery = delivery
         self.journal = journal or workdir / "journal.db"
-        self._tuning = {"fps": fps, "debounce_s": debounce_s, "keepalive_s": keepalive_s, "confirm_timeout_s": confirm_timeout_s}
+        self._tuning = {"fps": fps, "debounce_s": debounce_s, "keepalive_s": keepalive_s,
+                        "confirm_timeout_s": confirm_timeout_s, "discovery": str(discovery).lower()}
         self.write_config(url, frames, max_rows)
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []

@@ -17,10 +17,24 @@ CONSTRAINTS = ROOT / "constraints.txt"
 
 
 def requirements() -> list[Requirement]:
+    """Every third-party requirement; an extra's ``entryscan[door]`` names the project's own extras, no package."""
     reqs = [Requirement(r) for r in PYPROJECT["dependencies"]]
     for extra in PYPROJECT["optional-dependencies"].values():
         reqs += [Requirement(r) for r in extra]
-    return reqs
+    return [r for r in reqs if canonicalize_name(r.name) != "entryscan"]
+
+
+def extra_names(extra: str) -> set[str]:
+    """The packages ``extra`` installs with the base, its references to the project's other extras followed."""
+    names = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["dependencies"]}
+    for line in PYPROJECT["optional-dependencies"][extra]:
+        req = Requirement(line)
+        if canonicalize_name(req.name) == "entryscan":
+            for other in req.extras:
+                names |= extra_names(other)
+        else:
+            names.add(canonicalize_name(req.name))
+    return names
 
 
 def pins() -> dict[str, Version]:
@@ -66,10 +80,25 @@ def test_setup_installs_with_the_constraints() -> None:
 def test_hw_test_extra_installs_what_hw_tests_import() -> None:
     import sys
 
-    hw_test = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["optional-dependencies"]["hw-test"]}
-    runtime = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["dependencies"]}
+    hw_test = extra_names("hw-test")
+    runtime = extra_names("pi")
     imported = set()
     for path in (ROOT / "hw_tests").glob("*.py"):
         imported |= set(re.findall(r"^(?:from|import) (\w+)", path.read_text(), re.MULTILINE))
     third_party = imported - set(sys.stdlib_module_names) - {"entryscan", "hw_tests", "__future__"}
     assert third_party and {canonicalize_name(m) for m in third_party} <= hw_test | runtime
+
+
+def test_the_bookworm_constraints_differ_only_in_numpy() -> None:
+    """constraints-bookworm.txt is constraints.txt with numpy at Debian 12's python3-numpy (1:1.24.2), which
+    picamera2's simplejpeg is built against; everything else stays as the suite passed with."""
+    main = pins()
+    bookworm: dict[str, Version] = {}
+    for line in (ROOT / "constraints-bookworm.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            bookworm[canonicalize_name(name)] = Version(version)
+    assert bookworm.pop("numpy") == Version("1.24.2") and main.pop("numpy") != Version("1.24.2")
+    assert bookworm == main
+    assert all(r.specifier.contains("1.24.2") for r in requirements() if r.name == "numpy")
