@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,7 @@ def vm_image() -> qemu.Image:
     if not qemu.qemu_available() or shutil.which("debootstrap") is None:
         _cannot_run("qemu-system-x86_64 / qemu-img / debootstrap not installed (scripts/setup.sh --vm)")
     started = time.monotonic()
-    done = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, timeout=2400)
+    done = subprocess.run(["bash", str(BUILD)], check=False, capture_output=True, text=True, timeout=2400)
     if done.returncode != 0:
         pytest.fail(f"image build failed ({done.returncode}):\n{done.stderr[-4000:]}")
     folder = Path(done.stdout.strip().splitlines()[-1])
@@ -69,7 +69,9 @@ def door(vm_image: qemu.Image, vm_site: Site, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     if report.failed and qemu.LIVE:
         folder = ARTIFACTS / item.name

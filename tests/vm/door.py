@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tests.vm.qemu import Result, Vm, VmError
 from tests.vm.site import FRAMES_IN_GUEST, GREEN_PIN, RED_PIN, RELAY_PIN, Site, checkout_tar
@@ -87,8 +86,8 @@ class Door:
     def boot_id(self) -> str:
         return self.sh("cut -c1-8 /proc/sys/kernel/random/boot_id").check("boot id").out.strip()
 
-    def shown(self, boot: str | None = None) -> int:
-        """Decisions a person saw: rising edges of the green or the red LED (on one boot, or all)."""
+    def shown(self, boot: str, since: float = 0.0) -> int:
+        """Decisions a person saw: rising edges of the green or the red LED on one boot after uptime ``since``."""
         count, last = 0, {GREEN_PIN: 0, RED_PIN: 0}
         current = ""
         for level in self.events():
@@ -96,7 +95,7 @@ class Door:
                 current, last = level.boot, {GREEN_PIN: 0, RED_PIN: 0}
             for pin in (GREEN_PIN, RED_PIN):
                 now = level.pins.get(pin, 0)
-                if now == 1 and last[pin] == 0 and (boot is None or level.boot == boot):
+                if now == 1 and last[pin] == 0 and level.boot == boot and level.uptime >= since:
                     count += 1
                 last[pin] = now
         return count
