@@ -65,7 +65,16 @@ make_venv() {
     # picamera2 and libcamera come from apt: the venv must see the system's site-packages.
     "$PYTHON" -m venv --system-site-packages "$VENV"
   fi
+  # A new entryscan (an upgrade, a downgrade, changed code) is a different RECORD (its files and their hashes):
+  # then the running door must be restarted, or it runs on as the old version until the next reboot.
+  local before
+  before=$(installed_record)
   "$VENV/bin/pip" install --quiet "entryscan[pi] @ file://$SRC"
+  if [ "$before" != "$(installed_record)" ]; then CHANGED=1; fi
+}
+
+installed_record() {
+  { cat "$VENV"/lib/python3*/site-packages/entryscan*.dist-info/RECORD 2>/dev/null || true; } | sha256sum
 }
 
 # put FILE MODE OWNER:GROUP: copy from the bundle when missing or different; never replace a private key.

@@ -21,9 +21,13 @@ STUBS = {
     "useradd": STUB + 'for last; do :; done; echo "$last" >> "$FAKE_PASSWD"\n',
     "getent": STUB + 'case "$1" in passwd) grep -qx "$2" "$FAKE_PASSWD" 2>/dev/null;; group) [ "$2" = video ];;'
                      ' *) exit 2;; esac\n',
-    # python3 -m venv --system-site-packages DIR: a venv whose pip only records.
+    # python3 -m venv --system-site-packages DIR: a venv whose pip records, and "installs" a dist-info whose
+    # RECORD is $PIP_RECORD (a new version of entryscan is a different RECORD).
     "python3": STUB + 'for last; do :; done; mkdir -p "$last/bin"\n'
-                      'printf \'#!/bin/sh\\necho "pip $*" >> "$STUB_LOG"\\n\' > "$last/bin/pip"\n'
+                      'printf \'#!/bin/sh\\necho "pip $*" >> "$STUB_LOG"\\n'
+                      'd=$(dirname "$0")/../lib/python3.11/site-packages/entryscan.dist-info\\n'
+                      'mkdir -p "$d"; [ "$(cat "$d/RECORD" 2>/dev/null)" = "$PIP_RECORD" ] || '
+                      'printf %s "$PIP_RECORD" > "$d/RECORD"\\n\' > "$last/bin/pip"\n'
                       'cp "$last/bin/pip" "$last/bin/python"; chmod +x "$last/bin/pip" "$last/bin/python"\n',
 }
 
@@ -43,10 +47,10 @@ class FakePi:
         self.env = {**os.environ, "PATH": f"{self.stubs}:{os.environ['PATH']}", "ENTRYSCAN_ROOT": str(self.root),
                     "STUB_LOG": str(self.log), "FAKE_PASSWD": str(tmp / "passwd")}
 
-    def install(self, bundle: Path) -> subprocess.CompletedProcess[str]:
+    def install(self, bundle: Path, record: str = "entryscan 0.1.0") -> subprocess.CompletedProcess[str]:
         self.log.write_text("")
-        return subprocess.run(["bash", str(SCRIPT), str(bundle)], env=self.env, capture_output=True, text=True,
-                              timeout=60, check=False)
+        return subprocess.run(["bash", str(SCRIPT), str(bundle)], env={**self.env, "PIP_RECORD": record},
+                              capture_output=True, text=True, timeout=60, check=False)
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines()
@@ -104,6 +108,17 @@ def test_install_is_idempotent(tmp_path: Path) -> None:
     calls = pi.calls()
     assert not any(c.startswith(("useradd", "python3")) for c in calls)  # user and venv exist already
     assert calls[-1] == "systemctl start --no-block entryscan.service"  # nothing changed: no restart
+
+
+def test_a_new_version_of_entryscan_restarts_the_service(tmp_path: Path) -> None:
+    # The virtual door's upgrade (tests/vm/test_upgrade.py) found the old door running on after N+1 was installed.
+    pi, bundle = FakePi(tmp_path), make_bundle(tmp_path, "door-1")
+    assert pi.install(bundle).returncode == 0
+    upgrade = pi.install(bundle, record="entryscan 0.2.0")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert pi.calls()[-1] == "systemctl restart --no-block entryscan.service"
+    assert pi.install(bundle, record="entryscan 0.2.0").returncode == 0
+    assert pi.calls()[-1] == "systemctl start --no-block entryscan.service"
 
 
 def test_a_different_key_is_never_overwritten(tmp_path: Path) -> None:
