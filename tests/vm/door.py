@@ -43,6 +43,15 @@ class Door:
     def uptime(self) -> float:
         return float(self.sh("cut -d' ' -f1 /proc/uptime").check("uptime").out.strip())
 
+    def restart(self, frames: str, ready: bool = True) -> None:
+        """Stop the door, point its camera at a frame set, start it, and wait for the new one's READY."""
+        before = self.show("InvocationID")["InvocationID"]
+        self.sh("systemctl stop entryscan").check("stop")
+        self.frames(frames)
+        self.sh("systemctl reset-failed entryscan; systemctl start --no-block entryscan").check("start")
+        if ready:
+            self.wait_ready(after=before, timeout=180)
+
     def frames(self, name: str) -> None:
         """Point the door's dir: camera at one of the frame sets (takes effect at the door's next start)."""
         self.sh(f"ln -sfn /opt/vm-frame-sets/{name} {FRAMES_IN_GUEST}").check("frames")

@@ -28,11 +28,9 @@ def exec_stop_post_s(door: Door) -> float:
 
 def kill_during_pulse(door: Door, before_kill: str = "true") -> float:
     """Restart on the burst, SIGKILL while the relay is energised; the seconds until it reads off."""
-    door.frames("burst")
-    before = door.show("InvocationID")["InvocationID"]
-    door.sh("systemctl restart --no-block entryscan").check("restart")
-    door.wait_ready(after=before, timeout=120)
-    on = door.wait_level(RELAY_PIN, 1, 90, door.uptime() - 5)
+    since = door.uptime()
+    door.restart("burst")
+    on = door.wait_level(RELAY_PIN, 1, 90, since)
     out = door.sh(f"{before_kill} && cut -d' ' -f1 /proc/uptime && systemctl kill -s KILL entryscan").check("kill").out
     killed = float(out.split()[0])
     still_on = [lv for lv in door.events() if lv.boot == on.boot and on.uptime <= lv.uptime <= killed]
@@ -60,11 +58,13 @@ def test_relay_stays_off_through_crash_loops_78_and_70(door: Door) -> None:
     try:
         # 78: a config error. outputs-off reads [feedback] and [relay] only, so it still drives off.
         seconds = kill_during_pulse(door, f"printf '\\n[mqtt2]\\nbad = 1\\n' >> {CONFIG}")
-        state = door.vm.wait_for("systemctl show entryscan -p Result | grep -q exit-code", 120, "exit 78")
-        status = door.show("ExecMainStatus", "ActiveState")
-        assert status["ExecMainStatus"] == "78", (status, state.out)
+        # Result is exit-code, or timeout when outputs-off outran TimeoutStopSec (15 s) under emulation.
+        door.vm.wait_for("systemctl show entryscan -p ActiveState | grep -q failed", 120, "exit 78")
+        status = door.show("ExecMainStatus", "Result")
+        assert status["ExecMainStatus"] == "78", status
         assert door.relay() == 0
-        print(f"78: relay off {seconds:.2f} s after SIGKILL; ExecStopPost {exec_stop_post_s(door):.2f} s")
+        print(f"78: relay off {seconds:.2f} s after SIGKILL; after the exit 78 ExecStopPost "
+              f"{exec_stop_post_s(door):.2f} s, Result={status['Result']}")
         # 70: a second holder of the hardware lock; systemd restarts the door every RestartSec meanwhile.
         door.sh(f"cp /root/config.good {CONFIG}").check("restore")
         door.sh("systemd-run --unit vm-lock-holder flock /var/lib/entryscan/hardware.lock sleep 40 && sleep 1 && "

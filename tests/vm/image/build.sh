@@ -57,7 +57,7 @@ rm -rf --one-file-system "$CACHE"/work.*; mkdir -p "$WORK"
 
 log "debootstrap $SUITE from $MIRROR"
 INCLUDE=systemd,systemd-sysv,udev,dbus,kmod,iproute2,procps,python3,python3-venv,libzbar0,openssl,ca-certificates
-INCLUDE+=,systemd-timesyncd,sqlite3,initramfs-tools,zstd
+INCLUDE+=,systemd-timesyncd,sqlite3,initramfs-tools,zstd,python3-numpy
 timeout 1200 debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
   { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
 

@@ -12,6 +12,8 @@ for p in lgpio:python3-lgpio:"lgpio from PyPI (entryscan VM stand-in)" cam:pytho
   dir=${p%%:*}; rest=${p#*:}; name=${rest%%:*}; desc=${rest#*:}
   printf 'Package: %s\nVersion: 0.0-vm1\nArchitecture: amd64\nMaintainer: entryscan tests <none@invalid>\nDescription: %s\n' \
     "$name" "$desc" >"$T/$dir/DEBIAN/control"
+  # As the real python3-picamera2 does: the door's venv then uses the system numpy (1.24 on Bookworm), as on a Pi.
+  if [ "$dir" = cam ]; then echo 'Depends: python3-numpy' >>"$T/$dir/DEBIAN/control"; fi
   dpkg-deb --root-owner-group -Zgzip -b "$T/$dir" "$OUT/$name.deb" >/dev/null
 done
 rm -rf "$T"
