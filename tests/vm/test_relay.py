@@ -67,9 +67,11 @@ def test_relay_stays_off_through_crash_loops_78_and_70(door: Door) -> None:
               f"{exec_stop_post_s(door):.2f} s, Result={status['Result']}")
         # 70: a second holder of the hardware lock; systemd restarts the door every RestartSec meanwhile.
         door.sh(f"cp /root/config.good {CONFIG}").check("restore")
-        door.sh("systemd-run --unit vm-lock-holder flock /var/lib/entryscan/hardware.lock sleep 40 && sleep 1 && "
+        door.sh("systemd-run --unit vm-lock-holder flock /var/lib/entryscan/hardware.lock sleep 150 && sleep 1 && "
                 "systemctl reset-failed entryscan; systemctl start --no-block entryscan").check("hold lock")
-        door.vm.wait_for("[ $(systemctl show entryscan -p NRestarts --value) -ge 2 ]", 120, "crash loop 70")
+        # The lock is held for 150 s: long enough that the loop is still on when it is read (40 s was not).
+        door.vm.wait_for("journalctl -u entryscan -n 30 -o cat | grep -c 'status=70/SOFTWARE' | grep -qv '^[01]$'",
+                         120, "two exits 70 in a row (crash loop)")
         assert door.show("ExecMainStatus")["ExecMainStatus"] == "70"
         assert door.relay() == 0
         print(f"70: ExecStopPost {exec_stop_post_s(door):.2f} s")
