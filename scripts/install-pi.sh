@@ -90,7 +90,19 @@ fingerprint() {
   echo "version=$version"
   echo "sources=$( (cd "$SRC" && find device collector provisioning systemd -type f \
     ! -name '*.pyc' ! -path '*/__pycache__/*' ! -name '*.mo' -print0 | LC_ALL=C sort -z |
-    xargs -0 sha256sum; sha256sum pyproject.toml setup.py constraints.txt) | sha256sum | cut -d' ' -f1)"
+    xargs -0 sha256sum; sha256sum pyproject.toml setup.py constraints*.txt) | sha256sum | cut -d' ' -f1)"
+}
+
+# Bookworm's picamera2 is built against the system's numpy 1.24 (docs/raspberry-pi.md): there the pins are
+# constraints-bookworm.txt, which differs from constraints.txt only in numpy. ENTRYSCAN_OS_RELEASE: for tests.
+constraints_file() {
+  local codename
+  codename=$(sed -n 's/^VERSION_CODENAME=//p' "${ENTRYSCAN_OS_RELEASE:-/etc/os-release}" 2>/dev/null | tr -d '"')
+  if [ "$codename" = bookworm ] && [ -f "$SRC/constraints-bookworm.txt" ]; then
+    echo "$SRC/constraints-bookworm.txt"
+  else
+    echo "$SRC/constraints.txt"
+  fi
 }
 
 make_venv() {
@@ -105,7 +117,7 @@ make_venv() {
     "$PYTHON" -m venv --system-site-packages "$VENV"
   fi
   # The exact versions the test suite passed with (README: "a fleet installs with -c constraints.txt").
-  "$VENV/bin/pip" install --quiet -c "$SRC/constraints.txt" "entryscan[pi] @ file://$SRC"
+  "$VENV/bin/pip" install --quiet -c "$(constraints_file)" "entryscan[pi] @ file://$SRC"
   printf '%s\n' "$want" > "$STAMP.new" && mv -f "$STAMP.new" "$STAMP"
   CHANGED=1
 }

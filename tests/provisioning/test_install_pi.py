@@ -51,6 +51,14 @@ def test_install_is_idempotent(tmp_path: Path) -> None:
     assert calls[-1] == "systemctl start --no-block entryscan.service"  # nothing changed: no restart
 
 
+def test_bookworm_installs_with_the_bookworm_constraints(tmp_path: Path) -> None:
+    # constraints.txt pins numpy 2, which would shadow the system numpy Bookworm's picamera2 is built against.
+    pi = FakePi(tmp_path, codename="bookworm")
+    done = pi.install(make_bundle(tmp_path, "door-1"))
+    assert done.returncode == 0, done.stderr
+    assert f"pip install --quiet -c {REPO}/constraints-bookworm.txt entryscan[pi] @ file://{REPO}" in pi.calls()
+
+
 def test_a_different_key_is_never_overwritten(tmp_path: Path) -> None:
     pi = FakePi(tmp_path)
     assert pi.install(make_bundle(tmp_path, "door-1")).returncode == 0

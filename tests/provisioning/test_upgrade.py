@@ -20,7 +20,8 @@ from tests.paths import REPO
 from tests.support.fakepi import FakePi, make_bundle
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="install-pi.sh insists on root")
-SOURCES = ("device", "collector", "provisioning", "systemd", "pyproject.toml", "setup.py", "constraints.txt")
+SOURCES = ("device", "collector", "provisioning", "systemd", "pyproject.toml", "setup.py", "constraints.txt",
+           "constraints-bookworm.txt")
 
 
 def checkout(tmp: Path, version: str) -> Path:

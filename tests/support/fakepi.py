@@ -28,8 +28,10 @@ STUBS = {
 
 
 class FakePi:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, codename: str = "trixie") -> None:
+        """``codename``: the Raspberry Pi OS release the fake /etc/os-release names (Bookworm pins numpy apart)."""
         tmp.mkdir(exist_ok=True)
+        (tmp / "os-release").write_text(f'PRETTY_NAME="Debian GNU/Linux"\nVERSION_CODENAME={codename}\n')
         self.root = tmp / "root"
         self.log = tmp / "calls.log"
         self.stubs = tmp / "stubs"
@@ -39,7 +41,7 @@ class FakePi:
             (self.stubs / name).chmod(0o755)
         self.env = {**os.environ, "PATH": f"{self.stubs}:{os.environ['PATH']}", "ENTRYSCAN_ROOT": str(self.root),
                     "STUB_LOG": str(self.log), "FAKE_PASSWD": str(tmp / "passwd"),
-                    "CHECK_PYTHON": sys.executable}  # reads the journal's schema version: a real interpreter
+                    "CHECK_PYTHON": sys.executable, "ENTRYSCAN_OS_RELEASE": str(tmp / "os-release")}  # reads the journal's schema version: a real interpreter
 
     def install(self, bundle: Path | None, *, src: Path | None = None) -> subprocess.CompletedProcess[str]:
         """``install-pi.sh BUNDLE``, or ``--upgrade`` without one; ``src``: the checkout to install (ENTRYSCAN_SRC)."""

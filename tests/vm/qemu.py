@@ -92,7 +92,9 @@ class Vm:
         return [
             "qemu-system-x86_64", "-machine", f"q35,accel={mode}", *cpu, "-smp", "2", "-m", "1024",
             "-display", "none", "-monitor", "none", "-no-reboot",
-            "-serial", f"file:{self.console}", "-serial", f"file:{self.events}",
+            # append=on: a VM booted again on the same disk (after a power cut) adds to the same logs.
+            "-chardev", f"file,id=console,path={self.console},append=on", "-serial", "chardev:console",
+            "-chardev", f"file,id=events,path={self.events},append=on", "-serial", "chardev:events",
             "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
             "-append", "root=/dev/vda rw console=ttyS0 quiet panic=-1 systemd.show_status=auto",
             "-drive", f"file={self.disk},if=virtio,format=qcow2,cache={self.cache},discard=unmap",

@@ -28,7 +28,7 @@ MIRROR=$(mirror)
 CACHE=${ENTRYSCAN_VM_CACHE:-/var/cache/entryscan-vm}
 
 inputs_hash() {
-  { cat "$HERE/build.sh"; find "$HERE/guest" -type f | sort | xargs cat; cat "$REPO/constraints.txt"
+  { cat "$HERE/build.sh"; find "$HERE/guest" -type f | sort | xargs cat; cat "$REPO/constraints.txt" "$REPO/constraints-bookworm.txt" "$REPO/pyproject.toml"
     echo "$SUITE $KERNEL_ABI $KERNEL_VERSION $LGPIO_VERSION $IMAGE_SIZE $MIRROR"; } | sha256sum | cut -c1-16
 }
 HASH=$(inputs_hash)
@@ -50,11 +50,14 @@ cleanup() {
 }
 umountpoint() { if mountpoint -q "$1" 2>/dev/null; then umount -l "$1"; fi; }
 trap cleanup EXIT
-rm -rf "$WORK"; mkdir -p "$WORK"
+# A failed build's work folder (kept for its logs) is removed first, never while something is mounted in it.
+for m in $(awk -v c="$CACHE/work." 'index($2, c) == 1 {print $2}' /proc/self/mounts | sort -r); do umount -l "$m"; done
+if awk -v c="$CACHE/work." 'index($2, c) == 1' /proc/self/mounts | grep -q .; then log "mounts left in $CACHE"; exit 1; fi
+rm -rf --one-file-system "$CACHE"/work.*; mkdir -p "$WORK"
 
 log "debootstrap $SUITE from $MIRROR"
 INCLUDE=systemd,systemd-sysv,udev,dbus,kmod,iproute2,procps,python3,python3-venv,libzbar0,openssl,ca-certificates
-INCLUDE+=,systemd-timesyncd,sqlite3,initramfs-tools,zstd
+INCLUDE+=,systemd-timesyncd,sqlite3,initramfs-tools,zstd,python3-numpy
 timeout 1200 debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
   { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
 
@@ -65,32 +68,43 @@ echo "deb $MIRROR $SUITE main" >"$ROOTFS/etc/apt/sources.list"
 in_root apt-get update -qq
 log "kernel $KERNEL_ABI ($KERNEL_VERSION) and the tools to build gpio-sim for it"
 in_root apt-get install -y -qq --no-install-recommends "linux-image-$KERNEL_ABI=$KERNEL_VERSION" \
-  "linux-headers-$KERNEL_ABI=$KERNEL_VERSION" gcc make libc6-dev xz-utils >"$WORK/apt.log" 2>&1 ||
+  "linux-headers-$KERNEL_ABI=$KERNEL_VERSION" gcc make libc6-dev xz-utils swig python3-dev python3-setuptools \
+  >"$WORK/apt.log" 2>&1 ||
   { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
 (cd "$ROOTFS/root" && timeout 900 chroot "$ROOTFS" sh -c "cd /root && apt-get download -qq $LINUX_SOURCE=$KERNEL_VERSION")
 
 log "gpio-sim (with irq_sim and keep_level) for $KERNEL_ABI"
 install -m 0755 "$HERE/guest/build-gpio-sim.sh" "$ROOTFS/root/build-gpio-sim.sh"
 in_root /root/build-gpio-sim.sh "$KERNEL_ABI" >"$WORK/gpio-sim.log" 2>&1 || { tail -n 40 "$WORK/gpio-sim.log" >&2; exit 1; }
-in_root apt-get purge -y -qq "linux-headers-$KERNEL_ABI" gcc make libc6-dev xz-utils >/dev/null
+# lgpio: PyPI has no x86_64 wheel of the version Raspberry Pi OS ships, so its sdist is built here for the
+# guest's Python, statically linked with its own liblgpio (PYPI=1), as PyPI's arm wheels are.
+log "lgpio $LGPIO_VERSION from its sdist"
+PY=$REPO/.venv/bin/python
+[ -x "$PY" ] || PY=python3
+timeout 300 "$PY" -m pip download -q --no-deps --no-binary=:all: -d "$WORK/sdist" "lgpio==$LGPIO_VERSION"
+tar -xzf "$WORK/sdist/lgpio-$LGPIO_VERSION.tar.gz" -C "$ROOTFS/root"
+in_root sh -c "cd /root/lgpio-$LGPIO_VERSION && PYPI=1 python3 setup.py -q build" >"$WORK/lgpio.log" 2>&1 ||
+  { tail -n 40 "$WORK/lgpio.log" >&2; exit 1; }
+mkdir -p "$WORK/lgpio"
+cp "$ROOTFS/root/lgpio-$LGPIO_VERSION"/build/lib.*/* "$WORK/lgpio/"
+in_root apt-get purge -y -qq "linux-headers-$KERNEL_ABI" gcc make libc6-dev xz-utils swig python3-dev python3-setuptools \
+  >/dev/null
 in_root apt-get autoremove -y -qq --purge >/dev/null
 rm -rf "$ROOTFS/root/"*
 
-log "wheelhouse (constraints.txt) and stand-in debs"
-PY=$REPO/.venv/bin/python
-[ -x "$PY" ] || PY=python3
+log "wheelhouse (constraints-bookworm.txt: the guest is Bookworm) and stand-in debs"
 WHEELS=$ROOTFS/var/cache/vm-wheels
 mkdir -p "$WHEELS"
 timeout 900 "$PY" -m pip download -q -d "$WHEELS" --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform linux_x86_64 --implementation cp \
-  -c "$REPO/constraints.txt" -r <("$PY" - "$REPO" <<'EOF'
+  -c "$REPO/constraints-bookworm.txt" -r <("$PY" - "$REPO" <<'EOF'
 import sys, tomllib
 p = tomllib.load(open(sys.argv[1] + "/pyproject.toml", "rb"))["project"]
-print("\n".join(p["dependencies"] + ["setuptools>=77,<81", "wheel"]))
+# What `entryscan[pi]` installs on a door: the base and the door's extra (pi adds lgpio, a stand-in deb here).
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["door"] + ["setuptools>=77,<81", "wheel"]))
 EOF
-) "lgpio==$LGPIO_VERSION"
-"$HERE/guest/make-standin-debs.sh" "$WHEELS/lgpio-$LGPIO_VERSION"-*.whl "$WORK/debs"
-rm -f "$WHEELS/lgpio-"*.whl
+)
+"$HERE/guest/make-standin-debs.sh" "$WORK/lgpio" "$WORK/debs"
 cp "$WORK/debs/"*.deb "$ROOTFS/tmp/"
 in_root sh -c 'dpkg -i /tmp/*.deb && rm -f /tmp/*.deb'
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The virtual door (tests/vm, README "Tested on"): builds the Debian 12 image or reuses its cache, boots it
+# under QEMU with systemd as PID 1, installs the door with scripts/install-pi.sh and runs the scenarios.
+# Needs root (debootstrap, chroot). Extra arguments go to pytest. ENTRYSCAN_VM_CUTS sets the power cuts
+# (default 6; the soak uses 20 or more). On a failure the serial console and journalctl of the VM are in
+# build/vm/<test>/; QEMU is always stopped (it runs in pytest's process group, ended here at exit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "test-vm: run as root (debootstrap and chroot build the image)" >&2; exit 1; }
+need_apt=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
+command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
+command -v mke2fs >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+if ((${#need_apt[@]})); then
+  echo "test-vm: installing ${need_apt[*]} with apt-get" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+scripts/setup.sh
+rm -rf build/vm; mkdir -p build/vm
+# Order matters: the power cuts kill and reboot the shared door, so they run last.
+tests=(tests/vm/test_install.py tests/vm/test_sandbox.py tests/vm/test_relay.py tests/vm/test_stop.py
+       tests/vm/test_upgrade.py tests/vm/test_power.py)
+existing=(); for t in "${tests[@]}"; do [ -f "$t" ] && existing+=("$t"); done
+started=$(date +%s)
+# pytest leads its own process group (setsid), so whatever it started, QEMU included, is ended with it.
+setsid env ENTRYSCAN_VM_REQUIRED=1 .venv/bin/python -m pytest -m vm -p no:cacheprovider -s --durations=0 \
+  "${existing[@]}" "$@" > >(tee build/vm/pytest.log) 2>&1 &
+pid=$!
+trap 'kill -KILL -- "-$pid" 2>/dev/null || true' EXIT INT TERM
+rc=0; wait "$pid" || rc=$?
+echo "test-vm: $(($(date +%s) - started)) s, exit $rc (logs in build/vm/)"
+exit "$rc"
