@@ -21,6 +21,7 @@ from tests.support.browser import (
     page_overflows,
     screenshot,
     set_viewport,
+    wait,
 )
 from tests.support.citizens import NAME, VENUE, has_gps, jpeg_with_gps
 from tests.support.collector_web import PASSWORD
@@ -37,12 +38,6 @@ def driver() -> Iterator[Any]:
     d = make_driver()
     yield d
     d.quit()
-
-
-def wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
 
 
 def look(driver: Any, name: str, lang: str) -> None:

@@ -13,7 +13,8 @@ import pytest
 from entryscan.collector.site import SiteInfo, load_site
 from entryscan.collector.store import StoreBase, open_store
 from entryscan.collector.web.auth import hash_password
-from tests.support.browser import browser_available, make_driver
+from tests.support.browser import browser_available, make_driver, wait
+from tests.support.browser import login as login_as
 from tests.support.collector_web import PASSWORD, WebUnderTest
 from tests.support.events import entry
 from tests.support.mosquitto import Mosquitto, free_port
@@ -35,21 +36,8 @@ def store(tmp_path: Path) -> Iterator[StoreBase]:
     s.close()
 
 
-def wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
-
-
 def login(driver: Any, base: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.delete_all_cookies()
-    driver.get(f"{base}/login")
-    driver.find_element(By.ID, "username").send_keys("operator")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
-    wait(driver, lambda d: d.current_url == f"{base}/")  # the first page: premises showing signs of violation
+    login_as(driver, base, PASSWORD)
     driver.get(f"{base}/fleet")
 
 

@@ -25,7 +25,9 @@ from tests.support.browser import (
     page_overflows,
     screenshot,
     set_viewport,
+    wait,
 )
+from tests.support.browser import login as login_as
 from tests.support.collector_web import PASSWORD, WebUnderTest
 from tests.support.mosquitto import free_port
 
@@ -53,23 +55,6 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Office, W
     yield office, web, store
     web.stop()
     store.close()
-
-
-def wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
-
-
-def login(driver: Any, base: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.delete_all_cookies()
-    driver.get(f"{base}/login")
-    driver.find_element(By.ID, "username").send_keys("operator")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
-    wait(driver, lambda d: d.current_url == f"{base}/")
 
 
 def settle(driver: Any, name: str) -> None:
@@ -165,3 +150,7 @@ def test_without_tiles_the_points_are_placed_with_their_names(driver: Any, tmp_p
         assert circles_drawn(driver) == 5
     finally:
         web.stop()
+
+
+def login(driver: Any, base: str) -> None:
+    login_as(driver, base, PASSWORD)

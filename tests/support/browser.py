@@ -76,3 +76,22 @@ def page_overflows(driver: Any) -> bool:
     """True when the page is wider than its viewport (a phone user would have to scroll sideways)."""
     return bool(driver.execute_script(
         "return document.documentElement.scrollWidth > document.documentElement.clientWidth + 1"))
+
+
+def wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
+    """Until ``condition(driver)`` is truthy (its value), at most ``timeout`` seconds."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def login(driver: Any, base: str, password: str, user: str = "operator") -> None:
+    """Log in on /login as an operator; returns on the office's first page (premises showing signs of violation)."""
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login").click()
+    wait(driver, lambda d: d.current_url == f"{base}/")
