@@ -79,10 +79,13 @@ def page_overflows(driver: Any) -> bool:
 
 
 def wait(driver: Any, condition: Any, timeout: float = 15) -> Any:
-    """Until ``condition(driver)`` is truthy (its value), at most ``timeout`` seconds."""
+    """Until ``condition(driver)`` is truthy (its value), at most ``timeout`` seconds. An element of the page
+    being left (a form's POST answered by a redirect) is stale, not a failure: the condition is asked again."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    return WebDriverWait(driver, timeout, ignored_exceptions=(NoSuchElementException,
+                                                              StaleElementReferenceException)).until(condition)
 
 
 def login(driver: Any, base: str, password: str, user: str = "operator") -> None:
