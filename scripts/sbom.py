@@ -38,11 +38,11 @@ def environment_sbom(out: Path) -> dict[str, Any]:
 DOOR_EXTRA = "pi"  # what a door installs: entryscan[pi], the base and the door's extra (README "What to install where")
 
 
-def door_requirements() -> list[Requirement]:
-    """The base dependencies and those of the door's extras (``entryscan[door]`` in an extra followed)."""
+def own_requirements(extras: set[str]) -> list[Requirement]:
+    """entryscan's requirements with these extras, its self-references (``entryscan[door]``) followed."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = [Requirement(r) for r in project["dependencies"]]
-    todo, seen = [DOOR_EXTRA], set()
+    todo, seen = sorted(extras), set()
     while todo:
         extra = todo.pop()
         seen.add(extra)
@@ -52,6 +52,11 @@ def door_requirements() -> list[Requirement]:
             else:
                 reqs.append(req)
     return reqs
+
+
+def door_requirements() -> list[Requirement]:
+    """The base dependencies and those of the door's extras."""
+    return own_requirements({DOOR_EXTRA})
 
 
 def runtime_requirements() -> list[str]:

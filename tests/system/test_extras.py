@@ -10,9 +10,9 @@ outside its closure made unimportable, so the split cannot leave a machine missi
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 
 import pytest
@@ -21,7 +21,10 @@ from packaging.utils import canonicalize_name
 
 from tests.paths import REPO
 
-PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+_spec = importlib.util.spec_from_file_location("sbom", REPO / "scripts" / "sbom.py")
+assert _spec is not None and _spec.loader is not None
+_SBOM = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_SBOM)
 WEB = {"starlette", "uvicorn", "jinja2", "babel", "prometheus-client", "h11", "anyio"}
 DECODERS = {"numpy", "zxing-cpp", "pyzbar", "gpiozero", "lgpio", "colorzero"}
 LAPTOP = {"fpdf2", "fonttools"}
@@ -29,17 +32,9 @@ TOOLS = {"pytest", "mypy", "ruff", "hypothesis", "selenium", "schemathesis", "ps
 
 
 def _own(extras: set[str]) -> list[Requirement]:
-    """entryscan's requirements with these extras, its self-references (``entryscan[door]``) expanded."""
-    reqs, todo, seen = [Requirement(r) for r in PROJECT["dependencies"]], list(extras), set()
-    while todo:
-        extra = todo.pop()
-        seen.add(extra)
-        for req in map(Requirement, PROJECT["optional-dependencies"][extra]):
-            if canonicalize_name(req.name) == "entryscan":
-                todo += sorted(req.extras - seen)
-            else:
-                reqs.append(req)
-    return reqs
+    """entryscan's requirements with these extras (scripts/sbom.py reads them for the door's bill of materials)."""
+    requirements: list[Requirement] = _SBOM.own_requirements(extras)
+    return requirements
 
 
 def closure(extras: set[str]) -> set[str]:
