@@ -61,11 +61,14 @@ def _fill(store: StoreBase, site: SiteInfo) -> None:
     rng = random.Random(16)
     day = dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.UTC)  # local midnight, 25/11
     seqs = itertools.count(1)
-    edges = [day + dt.timedelta(hours=h, minutes=m) for h, m in ((7, 30), (11, 30), (13, 30), (6, 0), (22, 0))]
+    # A span's end is not in it, its start is; "long" opens at 06:00 and sees its first scan after 09:00 (the
+    # longest idle span is the one before the first scan).
+    edges = [day + dt.timedelta(hours=h, minutes=m) for h, m in ((11, 30), (13, 30), (22, 0))]
     for i in range(DOORS):
         if i % 3 == 2:
             continue  # "idle": doors, and not one scan
-        moments = [day + dt.timedelta(seconds=rng.randrange(-3600, 25 * 3600)) for _ in range(60)] + edges
+        first = 9 * 3600 + 60 if i % 3 == 1 else -3600
+        moments = [day + dt.timedelta(seconds=rng.randrange(first, 25 * 3600)) for _ in range(60)] + edges
         moments += [moments[0]]  # two scans at the same millisecond
         for moment in moments:
             store.ingest(f"entryscan/hq/d{i:02d}/entry", entry(next(seqs), device=f"d{i:02d}", ts=iso(moment)))
@@ -104,6 +107,7 @@ def test_a_days_counts_and_longest_idle_span_come_from_one_query_per_site_as_pyt
     found = site_day(store, site, WED, now)
     assert {v: (s.entries, int(s.longest.total_seconds() // 60)) for v, s in found.items()} == expected
     assert expected["split"][0] > 0 and expected["idle"] == (0, 16 * 60 if now == LATER else 6 * 60)
+    assert expected["long"][1] >= 3 * 60
     # One query, answering a row per opening span with scans: before, the site's every entry of the day
     # came back (read 120 rows here; a third of a million at 1,000 doors).
     assert [n for sql, n in read if "entry_events" in sql] == [3 if now == LATER else 2]
