@@ -39,10 +39,12 @@ def no_versions() -> dict[str, Any]:
     return {"policy_version": None, "policy_since": None, "policy_age_s": None, "lists": []}
 
 
-def fleet(store: StoreBase, site: str | None = None, device: str | None = None) -> dict[str, Any]:
-    """Every door (``/api/fleet``), or one door's row (its page) read from that door's rows only."""
+def fleet(store: StoreBase, site: str | None = None, device: str | None = None, *,
+          rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every door (``/api/fleet``), or one door's row (its page) read from that door's rows only; ``rows``:
+    ``store.devices()`` already read for the same page."""
     now = dt.datetime.now(dt.UTC)
-    rows = store.devices(site, device)
+    rows = store.devices(site, device) if rows is None else rows
     open_alerts: dict[tuple[str, str], int] = {}
     for a in store.alerts(open_only=True):
         key = (a["site"], a["target"].split("/", 1)[0])
@@ -64,10 +66,10 @@ def fleet(store: StoreBase, site: str | None = None, device: str | None = None) 
     return {"devices": devices}
 
 
-def alerts(store: StoreBase, open_only: bool) -> list[dict[str, Any]]:
+def alerts(store: StoreBase, open_only: bool, devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Alerts the collector's rules raised (``source: "rule"``), then the doors' own problems (``"door"``)."""
     rows = [{**a, "source": "rule"} for a in store.alerts(open_only=open_only)]
-    return rows + door_problems(store, open_only=open_only)
+    return rows + door_problems(store, open_only=open_only, devices=devices)
 
 
 def _limit(text: str | None, default: int = 50) -> int | None:

@@ -60,13 +60,19 @@ class PageCache:
             return value
 
 
+def _dashboard(app: WebApp) -> dict[str, Any]:
+    """The fleet table and the open alerts from one read of the doors (each read them again before)."""
+    rows = app.store.devices()
+    return {"fleet": api.fleet(app.store, rows=rows), "alerts": api.alerts(app.store, True, devices=rows)}
+
+
 def fleet_doc(app: WebApp) -> dict[str, Any]:
     """``/api/fleet``'s document (the dashboard's door table)."""
-    doc: dict[str, Any] = app.pages.get("fleet", lambda: api.fleet(app.store))
+    doc: dict[str, Any] = app.pages.get("dashboard", lambda: _dashboard(app))["fleet"]
     return doc
 
 
 def open_alerts(app: WebApp) -> list[dict[str, Any]]:
     """The dashboard's open alerts: the rules' and the doors' own."""
-    rows: list[dict[str, Any]] = app.pages.get("open_alerts", lambda: api.alerts(app.store, True))
+    rows: list[dict[str, Any]] = app.pages.get("dashboard", lambda: _dashboard(app))["alerts"]
     return rows
