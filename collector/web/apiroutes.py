@@ -39,7 +39,7 @@ def documents(request: Request) -> Response:
         return _error(f"{blank[0]} may not be empty", 400)
     app = web(request)
     if request.url.path == "/api/fleet":  # the dashboard's own document, from the same short-lived cache
-        doc: dict[str, object] | None = fleet_doc(app)
+        doc: dict[str, object] | None = fleet_doc(app.pages)
     else:
         doc = api.get(app.store, request.url.path, query)
     if doc is None:

@@ -16,13 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from entryscan.collector.store import StoreBase
 from entryscan.collector.web import api
-
-if TYPE_CHECKING:  # app.py builds the cache; only the helpers below need its type
-    from entryscan.collector.web.app import WebApp
 
 TTL_S = 5.0
 MAX_ENTRIES = 16  # a handful of document kinds; bounded however the keys are chosen
@@ -60,19 +57,19 @@ class PageCache:
             return value
 
 
-def _dashboard(app: WebApp) -> dict[str, Any]:
+def _dashboard(store: StoreBase) -> dict[str, Any]:
     """The fleet table and the open alerts from one read of the doors (each read them again before)."""
-    rows = app.store.devices()
-    return {"fleet": api.fleet(app.store, rows=rows), "alerts": api.alerts(app.store, True, devices=rows)}
+    rows = store.devices()
+    return {"fleet": api.fleet(store, rows=rows), "alerts": api.alerts(store, True, devices=rows)}
 
 
-def fleet_doc(app: WebApp) -> dict[str, Any]:
+def fleet_doc(cache: PageCache) -> dict[str, Any]:
     """``/api/fleet``'s document (the dashboard's door table)."""
-    doc: dict[str, Any] = app.pages.get("dashboard", lambda: _dashboard(app))["fleet"]
+    doc: dict[str, Any] = cache.get("dashboard", lambda: _dashboard(cache.store))["fleet"]
     return doc
 
 
-def open_alerts(app: WebApp) -> list[dict[str, Any]]:
+def open_alerts(cache: PageCache) -> list[dict[str, Any]]:
     """The dashboard's open alerts: the rules' and the doors' own."""
-    rows: list[dict[str, Any]] = app.pages.get("dashboard", lambda: _dashboard(app))["alerts"]
+    rows: list[dict[str, Any]] = cache.get("dashboard", lambda: _dashboard(cache.store))["alerts"]
     return rows

@@ -42,8 +42,8 @@ def dashboard(request: Request) -> Response:
     app = web(request)
     store = app.store
     return page(request, "dashboard.html", title=gettext(request, N_("Fleet")), user=who, live=True,
-                devices=fleet_doc(app)["devices"], entries=store.entries(limit=25, newest_first=True),
-                alerts=open_alerts(app), open_reports=store.report_count(open_only=True),
+                devices=fleet_doc(app.pages)["devices"], entries=store.entries(limit=25, newest_first=True),
+                alerts=open_alerts(app.pages), open_reports=store.report_count(open_only=True),
                 quarantined=store.quarantine(0)[0])
 
 
