@@ -59,7 +59,8 @@ def compliance_page(request: Request) -> Response:
     if who is None:
         return login_redirect()
     day = _day(parse_query(request.url.query, request.url.path).get("day"))
-    venues = compliance(web(request).store, web(request).sites, day)
+    app = web(request)  # a day's table is reused until the next write (5 s at most), as the fleet table is
+    venues = app.pages.get(f"compliance {day.isoformat()}", lambda: compliance(app.store, app.sites, day))
     return page(request, "compliance.html", title=gettext(request, N_("Compliance")), user=who, day=day.isoformat(),
                 day_shown=day.strftime("%d/%m/%Y"), venues=venues)
 

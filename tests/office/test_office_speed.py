@@ -177,3 +177,19 @@ def test_a_doors_page_and_chart_read_that_doors_rows_only(web: WebUnderTest, sto
     # Before, the whole fleet's view was built (store.devices() of every door, twice) for one door's page.
     assert asked and all(a == ("hq", "d03") for a in asked)
     assert request(web.base + "/device/hq/nope", opener=opener)[0] == 404
+
+
+def test_compliance_and_the_violations_list_show_an_ingested_entry_at_once_despite_the_cache(
+        web: WebUnderTest, store: StoreBase) -> None:
+    opener = logged_in_opener(web.base)
+    _, _, before = request(f"{web.base}/compliance?day={WED.isoformat()}", opener=opener)
+    _, _, listed = request(f"{web.base}/violations.csv?day={WED.isoformat()}", opener=opener)
+    assert _no_scans(listed) == 3  # no venue had a scan
+    store.ingest("entryscan/hq/d01/entry", entry(1, device="d01", ts="2026-11-25T03:00:00.000Z"))  # 10:00 local
+    _, _, after = request(f"{web.base}/compliance?day={WED.isoformat()}", opener=opener)
+    _, _, relisted = request(f"{web.base}/violations.csv?day={WED.isoformat()}", opener=opener)
+    assert after != before and _no_scans(relisted) == 2
+
+
+def _no_scans(csv_body: bytes) -> int:
+    return sum("no_scans_in_hours" in line for line in csv_body.decode("utf-8-sig").splitlines())
