@@ -13,7 +13,8 @@ site manifest linking the doors to venues in communes. Then:
 before the store's schema v5 (per-door uniqueness, the newest-first indexes and keyset paging), i.e. main's
 code path before this work. "after" is this checkout, or ``BENCH_AFTER_REF`` archived the same way. The quick
 run (the test suite's) has no "before" unless ``BENCH_BEFORE_REF`` is set. ``BENCH_OFFICE_ENTRIES`` and
-``BENCH_OFFICE_DOORS`` change the size. The payload column holds a short document (pages never read it):
+``BENCH_OFFICE_DOORS`` change the size; ``BENCH_OFFICE_SAMPLES`` and ``BENCH_OFFICE_BUDGET_S`` the requests per page
+(200) and the seconds a page may take for them (120). The payload column holds a short document (pages never read it):
 the full door document would triple the table and only make main's full-table sorts slower.
 """
 
@@ -159,7 +160,8 @@ def worker(pythonpath: Path | None, *args: str) -> None:
 def main(mode: Mode) -> None:
     doors = int(os.environ.get("BENCH_OFFICE_DOORS", mode.pick(20, 1000)))
     entries = int(os.environ.get("BENCH_OFFICE_ENTRIES", mode.pick(20_000, 10_000_000)))
-    samples, budget = mode.pick(5, 200), mode.pick_f(5.0, 120.0)
+    samples = int(os.environ.get("BENCH_OFFICE_SAMPLES", mode.pick(5, 200)))
+    budget = float(os.environ.get("BENCH_OFFICE_BUDGET_S", mode.pick_f(5.0, 120.0)))
     ref = os.environ.get("BENCH_BEFORE_REF", "" if mode.quick else default_before())
     after_ref = os.environ.get("BENCH_AFTER_REF", "")
     from tests.support.postgres import PostgresCluster  # the same throwaway cluster the tests use

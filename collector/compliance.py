@@ -9,7 +9,7 @@ linked to the venue: nothing can be said, and the row says so instead of showing
 from __future__ import annotations
 
 import datetime as dt
-import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from entryscan.collector.site import SiteInfo
@@ -32,32 +32,59 @@ def day_stamps(store: StoreBase, site: SiteInfo, day: dt.date) -> dict[str, list
     return store.entry_stamps(site.site, iso(midnight), iso(midnight + dt.timedelta(days=1)))
 
 
+@dataclass(frozen=True)
+class VenueScans:
+    """A venue's day: its opening spans (up to now), the entries in them and the longest span without one."""
+
+    spans: list[tuple[dt.datetime, dt.datetime]]
+    entries: int
+    longest: dt.timedelta
+
+
+def _open_spans(site: SiteInfo, venue_id: str, day: dt.date, now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    venue = site.venues[venue_id]
+    return [(a, min(b, now)) for a, b in _spans(site, day, venue.hours.spans[day.weekday()]) if min(b, now) > a]
+
+
+def site_day(store: StoreBase, site: SiteInfo, day: dt.date, now: dt.datetime | None = None,
+             venues: list[str] | None = None) -> dict[str, VenueScans]:
+    """Every venue's (or the given venues') scans on ``day``, counted in the database in one query per site:
+    reading every entry time of the day into Python took most of the compliance and violations pages."""
+    now = now or dt.datetime.now(dt.UTC)
+    wanted = sorted(site.venues) if venues is None else venues
+    spans = {v: _open_spans(site, v, day, now) for v in wanted}
+    keys = [(v, i) for v in wanted for i in range(len(spans[v]))]
+    found = store.span_scans(site.site, [(n, site.devices_of(v), iso(spans[v][i][0]), iso(spans[v][i][1]))
+                                         for n, (v, i) in enumerate(keys)])
+    counts = {v: 0 for v in wanted}
+    longest = {v: dt.timedelta() for v in wanted}
+    for n, (v, i) in enumerate(keys):
+        start, end = spans[v][i]
+        scans = found.get(n) if site.devices_of(v) else None
+        if scans is None or scans.first is None or scans.last is None:
+            gap = end - start
+        else:
+            counts[v] += scans.count
+            # Whole milliseconds, as the stored times: SQLite's julianday() arithmetic is a float.
+            inner = dt.timedelta(milliseconds=round(scans.longest_gap_s * 1000))
+            gap = max(inner, dt.datetime.fromisoformat(scans.first) - start, end - dt.datetime.fromisoformat(scans.last))
+        longest[v] = max(longest[v], gap)
+    return {v: VenueScans(spans[v], counts[v], longest[v]) for v in wanted}
+
+
 def venue_day(store: StoreBase, site: SiteInfo, venue_id: str, day: dt.date,
-              now: dt.datetime | None = None, stamps_of: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """``stamps_of`` (from ``day_stamps``) spares a query per door when every venue of a site is wanted."""
+              now: dt.datetime | None = None, scans: VenueScans | None = None) -> dict[str, Any]:
+    """``scans`` (from ``site_day``) spares a query per venue when every venue of a site is wanted."""
     now = now or dt.datetime.now(dt.UTC)
     venue = site.venues[venue_id]
-    spans = [(a, min(b, now)) for a, b in _spans(site, day, venue.hours.spans[day.weekday()]) if min(b, now) > a]
     doors = site.devices_of(venue_id)
-    stamps: list[dt.datetime] = []
-    if spans and doors:
-        since, until = iso(spans[0][0]), iso(spans[-1][1])
-        for device in doors:
-            times = stamps_of.get(device, []) if stamps_of is not None else \
-                store.entry_times(site.site, device, since, until)
-            stamps += [dt.datetime.fromisoformat(t) for t in times]
-    count, longest = 0, dt.timedelta()
-    for start, end in spans:
-        inside = sorted(t for t in stamps if start <= t < end)
-        count += len(inside)
-        marks = [start, *inside, end]
-        longest = max([longest, *(b - a for a, b in itertools.pairwise(marks))])
-    minutes = int(longest.total_seconds() // 60)
+    found = scans if scans is not None else site_day(store, site, day, now, [venue_id])[venue_id]
+    count, minutes = found.entries, int(found.longest.total_seconds() // 60)
     if not doors:
         state = "no_doors"
     elif not venue.hours.spans[day.weekday()]:
         state = "closed"
-    elif not spans:
+    elif not found.spans:
         state = "not_open_yet"
     else:
         state = "scanned" if count else "no_scans"
@@ -69,7 +96,8 @@ def venue_day(store: StoreBase, site: SiteInfo, venue_id: str, day: dt.date,
 
 def compliance(store: StoreBase, sites: dict[str, SiteInfo], day: dt.date) -> list[dict[str, Any]]:
     out = []
+    now = dt.datetime.now(dt.UTC)
     for site in sites.values():
-        stamps = day_stamps(store, site, day)
-        out += [venue_day(store, site, venue_id, day, stamps_of=stamps) for venue_id in sorted(site.venues)]
+        scans = site_day(store, site, day, now)
+        out += [venue_day(store, site, venue_id, day, now, scans[venue_id]) for venue_id in sorted(site.venues)]
     return out

@@ -37,21 +37,26 @@ def _detail(payload: str) -> str:
     return ", ".join(f"{k}={doc[k]}" for k in DETAIL_KEYS if doc.get(k) not in (None, ""))[:300]
 
 
-def door_problems(store: StoreBase, now: dt.datetime | None = None, open_only: bool = False) -> list[dict[str, Any]]:
-    """Per door and kind, its latest fault: open, or closed with when (rows shaped like rule alerts)."""
+def door_problems(store: StoreBase, now: dt.datetime | None = None, open_only: bool = False, *,
+                  site: str | None = None, device: str | None = None,
+                  devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Per door and kind, its latest fault: open, or closed with when (rows shaped like rule alerts). Of one
+    door when ``site`` and ``device`` are given; ``devices`` (``store.devices()`` rows already read for the same
+    page) spares reading the fleet again."""
     now = now or dt.datetime.now(dt.UTC)
     latest = {(a["site"], a["device"], a["kind"]): a for a in store.latest_alerts(
-        (*CLEARED_BY, *CLEARED_BY.values(), "mqtt_tls_error"))}
-    states = {(d["site"], d["device"]): d for d in store.devices()}
+        (*CLEARED_BY, *CLEARED_BY.values(), "mqtt_tls_error"), site, device)}
+    rows_of = devices if devices is not None else store.devices(site, device) if latest else []
+    states = {(d["site"], d["device"]): d for d in rows_of}
     rows = []
-    for (site, device, kind), fault in sorted(latest.items()):
+    for (where, door, kind), fault in sorted(latest.items()):
         if kind not in CLEARED_BY and kind != "mqtt_tls_error":
             continue
-        cleared_at = _cleared_at(kind, fault, latest.get((site, device, CLEARED_BY.get(kind, ""))),
-                                 states.get((site, device)), now)
+        cleared_at = _cleared_at(kind, fault, latest.get((where, door, CLEARED_BY.get(kind, ""))),
+                                 states.get((where, door)), now)
         if open_only and cleared_at is not None:
             continue
-        rows.append({"id": fault["alert_id"], "source": "door", "rule": kind, "site": site, "target": device,
+        rows.append({"id": fault["alert_id"], "source": "door", "rule": kind, "site": where, "target": door,
                      "detail": _detail(fault["payload"]), "raised_at": fault["ts"], "cleared_at": cleared_at,
                      "open": cleared_at is None})
     return sorted(rows, key=lambda r: r["raised_at"] or "", reverse=True)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 from entryscan.collector.citizens import N_
-from entryscan.collector.compliance import day_stamps, venue_day
+from entryscan.collector.compliance import VenueScans, site_day, venue_day
 from entryscan.collector.rules import RuleSettings, stale_list
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
@@ -110,9 +110,9 @@ def premises(store: StoreBase, sites: dict[str, SiteInfo], day: dt.date, now: dt
     facts = _facts(store, sites, day, now, settings or RuleSettings())
     found: list[Premises] = []
     for site in sites.values():
-        stamps = day_stamps(store, site, day)  # one query per site, not one per door
+        scans = site_day(store, site, day, now)  # one query per site, not one per door
         for venue_id in sorted(site.venues):
-            found.append(_venue(store, site, venue_id, day, now, facts, settings or RuleSettings(), stamps))
+            found.append(_venue(store, site, venue_id, day, now, facts, settings or RuleSettings(), scans[venue_id]))
         for venue_id, why in sorted(site.problems.items()):
             found.append(Premises(site.site, venue_id, venue_id, "", NO_COMMUNE, "", None, None,
                                   site.devices_of(venue_id), "unreadable",
@@ -129,11 +129,11 @@ def _rank(p: Premises) -> tuple[int, int, str, str]:
 
 
 def _venue(store: StoreBase, site: SiteInfo, venue_id: str, day: dt.date, now: dt.datetime, facts: _Facts,
-           settings: RuleSettings, stamps: dict[str, list[str]]) -> Premises:
+           settings: RuleSettings, scans: VenueScans) -> Premises:
     v = site.venues[venue_id]
     doors = site.devices_of(venue_id)
     p = Premises(site.site, venue_id, v.name, v.address, v.commune, v.hours_text, v.lat, v.lon, doors)
-    compliance = venue_day(store, site, venue_id, day, now, stamps)
+    compliance = venue_day(store, site, venue_id, day, now, scans)
     if compliance["state"] == "no_scans":
         p.reasons.append(Reason("no_scans_in_hours", {"day": day.isoformat(), "hours": v.hours_text,
                                                       "entries": 0, "doors": doors}, WEIGHTS["no_scans_in_hours"]))

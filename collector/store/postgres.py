@@ -41,6 +41,11 @@ ON CONFLICT (site, device, event_id) DO NOTHING RETURNING site, device, event_id
 
 class PostgresStore(Store):
     lock_clause = " FOR UPDATE"
+    _ts_param = "CAST(? AS TIMESTAMPTZ)"  # a VALUES list's text parameter is not compared as a timestamp
+
+    @staticmethod
+    def _seconds_between(later: str, earlier: str) -> str:
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
 
     def __init__(self, url: str) -> None:
         if psycopg is None:
@@ -77,12 +82,16 @@ class PostgresStore(Store):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._lock, self._db.transaction():
-            yield
+        with self._lock:
+            with self._db.transaction():
+                yield
+            self._changed()  # after the commit: a reader that saw the change's number sees the change
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
-            return self._db.execute(_pg(sql), tuple(params)).rowcount  # type: ignore[arg-type]
+            count = self._db.execute(_pg(sql), tuple(params)).rowcount  # type: ignore[arg-type]
+            self._changed()
+            return count
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

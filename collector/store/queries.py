@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from entryscan.collector.store.dayspans import DaySpanQueries
 from entryscan.collector.store.registry import RegistryQueries
 from entryscan.collector.store.reports import ReportQueries
 from entryscan.collector.store.validate import now_iso, printable
@@ -16,7 +17,14 @@ _ENTRY_COLUMNS = ("event_id", "site", "device", "incarnation", "door", "seq", "t
                   "credential_type", "subject", "policy_version", "clock_synced", "received_at")
 
 
-class Queries(ReportQueries, RegistryQueries, ABC):
+class Queries(ReportQueries, RegistryQueries, DaySpanQueries, ABC):
+    # Raised after every write this process commits (both stores call ``_changed``): a page's short-lived cache
+    # keyed by it is dropped by the next ingested batch, alert or report instead of waiting for its time-out.
+    generation = 0
+
+    def _changed(self) -> None:
+        self.generation += 1
+
     @abstractmethod
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a query; timestamps come back as ISO 8601 strings, booleans as bool."""
@@ -110,14 +118,17 @@ class Queries(ReportQueries, RegistryQueries, ABC):
 
     _ALERT_COLUMNS = ("site", "device", "kind", "alert_id", "ts", "received_at", "payload")
 
-    def latest_alerts(self, kinds: Sequence[str]) -> list[dict[str, Any]]:
-        """Per door and kind (of ``kinds``), the alert with the latest door timestamp."""
+    def latest_alerts(self, kinds: Sequence[str], site: str | None = None,
+                      device: str | None = None) -> list[dict[str, Any]]:
+        """Per door and kind (of ``kinds``), the alert with the latest door timestamp (of one door when given)."""
         marks = ",".join("?" * len(kinds))
         cols = ", ".join(f"a.{c}" for c in self._ALERT_COLUMNS)
+        door, params = _door_filter(site, device)
+        door = door.replace(" WHERE ", " AND ", 1)
         return self._dicts(f"SELECT {cols} FROM alert_events a JOIN (SELECT site, device, kind, MAX(ts) AS ts"
-                           f" FROM alert_events WHERE kind IN ({marks}) GROUP BY site, device, kind) m"
+                           f" FROM alert_events WHERE kind IN ({marks}){door} GROUP BY site, device, kind) m"
                            " ON a.site = m.site AND a.device = m.device AND a.kind = m.kind AND a.ts = m.ts"
-                           " ORDER BY a.site, a.device, a.kind, a.alert_id", list(kinds), self._ALERT_COLUMNS)
+                           " ORDER BY a.site, a.device, a.kind, a.alert_id", [*kinds, *params], self._ALERT_COLUMNS)
 
     def alerts_of_kind(self, kind: str, limit: int = 10000) -> list[dict[str, Any]]:
         """The newest ``limit`` alerts of one kind, oldest first (door timestamp)."""
@@ -128,11 +139,13 @@ class Queries(ReportQueries, RegistryQueries, ABC):
     def status(self) -> dict[str, str]:
         return {f"{s}/{d}": v for s, d, v in self._read("SELECT site, device, status FROM device_status")}
 
-    def devices(self) -> list[dict[str, Any]]:
+    def devices(self, site: str | None = None, device: str | None = None) -> list[dict[str, Any]]:
+        """Every door, or one site's or one door's (the door page reads its own row, not the fleet's 1,000)."""
         names = ("site", "device", "door", "status", "offline_since", "status_at", "state", "state_at", "entries",
                  "accepts", "denies", "missing", "unsynced", "last_entry_ts", "policy_version", "policy_since",
                  "list_versions", "oldest_list_at")
-        rows = self._dicts(f"SELECT {', '.join(names)} FROM devices ORDER BY site, device", (), names)
+        where, params = _door_filter(site, device)
+        rows = self._dicts(f"SELECT {', '.join(names)} FROM devices{where} ORDER BY site, device", params, names)
         for r in rows:
             r["state"] = _json_or_empty(r["state"])
             r["list_versions"] = _json_or_empty(r["list_versions"])

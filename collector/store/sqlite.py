@@ -63,10 +63,13 @@ class SqliteStore(Store):
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._changed()
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:
-            return self._db.execute(sql, tuple(params)).rowcount
+            count = self._db.execute(sql, tuple(params)).rowcount
+            self._changed()
+            return count
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -39,18 +39,22 @@ def no_versions() -> dict[str, Any]:
     return {"policy_version": None, "policy_since": None, "policy_age_s": None, "lists": []}
 
 
-def fleet(store: StoreBase) -> dict[str, Any]:
+def fleet(store: StoreBase, site: str | None = None, device: str | None = None, *,
+          rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Every door (``/api/fleet``), or one door's row (its page) read from that door's rows only; ``rows``:
+    ``store.devices()`` already read for the same page."""
     now = dt.datetime.now(dt.UTC)
+    rows = store.devices(site, device) if rows is None else rows
     open_alerts: dict[tuple[str, str], int] = {}
     for a in store.alerts(open_only=True):
         key = (a["site"], a["target"].split("/", 1)[0])
         open_alerts[key] = open_alerts.get(key, 0) + 1
     problems: dict[tuple[str, str], int] = {}
-    for p in door_problems(store, now, open_only=True):
+    for p in door_problems(store, now, open_only=True, site=site, device=device, devices=rows):
         problems[(p["site"], p["target"])] = problems.get((p["site"], p["target"]), 0) + 1
-    held = versions(store, now)
+    held = versions(store, now, site, device)
     devices = []
-    for d in store.devices():
+    for d in rows:
         status = "stopped" if d["status"] != "online" and d["state"].get("stopped") is True else d["status"]
         devices.append({"site": d["site"], "device": d["device"], "door": d["door"] or d["state"].get("door"),
                         "status": status, "offline_since": d["offline_since"], "entries": d["entries"],
@@ -62,10 +66,10 @@ def fleet(store: StoreBase) -> dict[str, Any]:
     return {"devices": devices}
 
 
-def alerts(store: StoreBase, open_only: bool) -> list[dict[str, Any]]:
+def alerts(store: StoreBase, open_only: bool, devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Alerts the collector's rules raised (``source: "rule"``), then the doors' own problems (``"door"``)."""
     rows = [{**a, "source": "rule"} for a in store.alerts(open_only=open_only)]
-    return rows + door_problems(store, open_only=open_only)
+    return rows + door_problems(store, open_only=open_only, devices=devices)
 
 
 def _limit(text: str | None, default: int = 50) -> int | None:

@@ -14,6 +14,7 @@ from entryscan.collector.web import api
 from entryscan.collector.web.context import user, web
 from entryscan.collector.web.forms import FormRefused, parse_query
 from entryscan.collector.web.openapi import document
+from entryscan.collector.web.pagecache import fleet_doc
 
 # Per endpoint, its query parameters whose empty value is not a value (others ignore unknown parameters).
 NOT_BLANK = {"/api/entries": ("limit", "before"), "/api/alerts": ("open",), "/api/reports": ("limit", "open", "before")}
@@ -36,7 +37,11 @@ def documents(request: Request) -> Response:
              if k in NOT_BLANK.get(request.url.path, ()) and not v]
     if blank:  # parse_qs drops blank values: `open=` or `before=` was answered as if absent (schemathesis)
         return _error(f"{blank[0]} may not be empty", 400)
-    doc = api.get(web(request).store, request.url.path, query)
+    app = web(request)
+    if request.url.path == "/api/fleet":  # the dashboard's own document, from the same short-lived cache
+        doc: dict[str, object] | None = fleet_doc(app.pages)
+    else:
+        doc = api.get(app.store, request.url.path, query)
     if doc is None:
         return _error("not found", 404)
     if "error" in doc:

@@ -20,6 +20,7 @@ from entryscan.collector.web import i18n
 from entryscan.collector.web.auth import Auth
 from entryscan.collector.web.csrf import Csrf
 from entryscan.collector.web.mapview import TileSettings
+from entryscan.collector.web.pagecache import PageCache
 from entryscan.collector.web.ratelimit import RateLimiter
 from entryscan.collector.web.render import Renderer
 from entryscan.device.errors import ConfigError
@@ -73,6 +74,7 @@ class WebApp:
     report_limits: ReportLimits = DEFAULT_LIMITS  # per address and board, counted in the store (citizens.py)
 
     def __post_init__(self) -> None:
+        self.pages = PageCache(self.store)  # the fleet table and open alerts: seconds old at most, never after a write
         self.boards = BoardChecker(self.store)  # counts the boards citizens checked that were not current
         # Receipt pages, per client address: lookups at all, and codes that match no report (guessing).
         self.receipt_limit = RateLimiter(count=60, window_s=600)

@@ -44,8 +44,10 @@ def _commune(request: Request) -> str | None:
 
 
 def _communes(request: Request, day: dt.date) -> list[Commune]:
-    app = web(request)
-    return premises(app.store, app.sites, day, settings=app.settings.rules)
+    app = web(request)  # reused by the list, the map and the CSV until the next write (5 s at most)
+    found: list[Commune] = app.pages.get(f"premises {day.isoformat()}",
+                                         lambda: premises(app.store, app.sites, day, settings=app.settings.rules))
+    return found
 
 
 def _labels(request: Request, title: str) -> Labels:

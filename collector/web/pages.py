@@ -18,6 +18,7 @@ from entryscan.collector.web.context import cookie_flags, form_ok, gettext, page
 from entryscan.collector.web.daycharts import window_spans
 from entryscan.collector.web.forms import FormRefused, parse_query, read_form, refusal
 from entryscan.collector.web.names import N_
+from entryscan.collector.web.pagecache import fleet_doc, open_alerts
 
 ID = r"[a-z0-9][a-z0-9_-]{0,62}"
 # policy_age_s is in the "Policy and lists held" table already (as a duration, not raw seconds).
@@ -38,10 +39,11 @@ def dashboard(request: Request) -> Response:
     who = user(request)
     if who is None:
         return login_redirect()
-    store = web(request).store
+    app = web(request)
+    store = app.store
     return page(request, "dashboard.html", title=gettext(request, N_("Fleet")), user=who, live=True,
-                devices=api.fleet(store)["devices"], entries=store.entries(limit=25, newest_first=True),
-                alerts=api.alerts(store, True), open_reports=store.report_count(open_only=True),
+                devices=fleet_doc(app.pages)["devices"], entries=store.entries(limit=25, newest_first=True),
+                alerts=open_alerts(app.pages), open_reports=store.report_count(open_only=True),
                 quarantined=store.quarantine(0)[0])
 
 
@@ -57,7 +59,8 @@ def compliance_page(request: Request) -> Response:
     if who is None:
         return login_redirect()
     day = _day(parse_query(request.url.query, request.url.path).get("day"))
-    venues = compliance(web(request).store, web(request).sites, day)
+    app = web(request)  # a day's table is reused until the next write (5 s at most), as the fleet table is
+    venues = app.pages.get(f"compliance {day.isoformat()}", lambda: compliance(app.store, app.sites, day))
     return page(request, "compliance.html", title=gettext(request, N_("Compliance")), user=who, day=day.isoformat(),
                 day_shown=day.strftime("%d/%m/%Y"), venues=venues)
 
@@ -90,12 +93,15 @@ def device_page(request: Request, chart_only: bool = False) -> Response:
     if not (re.fullmatch(ID, site) and re.fullmatch(ID, device)):
         return not_found(request)
     app = web(request)
-    found = [d for d in api.fleet(app.store)["devices"] if d["site"] == site and d["device"] == device]
-    raw = [d for d in app.store.devices() if d["site"] == site and d["device"] == device]
-    if not found or not raw:
+    # This door's rows only: building the whole fleet's view (1,000 doors) for one door took most of the page.
+    raw = app.store.devices(site, device)
+    if not raw:
         return not_found(request)
     if chart_only:
         return Response(_chart(request, site, device), media_type="image/svg+xml")
+    found = api.fleet(app.store, site, device)["devices"]
+    if not found:
+        return not_found(request)
     facts: dict[str, Any] = {k: v for k, v in {**raw[0], **found[0]}.items() if k not in HIDDEN_FACTS
                              and not isinstance(v, list | dict)}
     held = api.versions(app.store, dt.datetime.now(dt.UTC), site, device).get((site, device), api.no_versions())
