@@ -176,3 +176,19 @@ def test_a_stale_list_and_an_unreadable_venue_are_worded_in_vietnamese(tmp_path:
         assert "sometimes" in page  # the offending token is quoted, as typed
     finally:
         web.stop()
+
+
+def test_evidence_with_only_an_english_detail_still_shows_it_marked_as_english() -> None:
+    """Evidence of the older shape (a string, no code): shown as it is, marked ``lang="en"``, never a crash."""
+    import gettext
+
+    from entryscan.collector.violations import Premises, Reason
+    from entryscan.collector.web.render import make_environment
+
+    env = make_environment(gettext.NullTranslations(), lambda site: None)
+    reasons = [Reason("stale_list", {"doors": [{"device": "door-3", "detail": "revoked 2 is 192 h old"}]}, 1),
+               Reason("venue_unreadable", {"detail": "opening_hours: bad day 'x'"}, 1)]
+    p = Premises("q1", "v", "V", "", "", "", None, None, ["door-3"], "violation", reasons)
+    html = env.from_string('{% from "evidence.html" import reason_items %}{{ reason_items(p) }}').render(p=p)
+    assert '<span lang="en" translate="no">revoked 2 is 192 h old</span>' in html
+    assert '<span lang="en" translate="no">opening_hours: bad day &#39;x&#39;</span>' in html
