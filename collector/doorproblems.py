@@ -76,8 +76,9 @@ def _cleared_at(kind: str, fault: dict[str, Any], clear: dict[str, Any] | None, 
     return None
 
 
-def stale_lists_reported(store: StoreBase) -> dict[tuple[str, str], list[str]]:
-    """Per door, the lists its own ``list_stale`` alerts say are stale and that it still holds unchanged."""
+def stale_lists_reported(store: StoreBase) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Per door, the lists its own ``list_stale`` alerts say are stale and that it still holds unchanged
+    (``{"code": "door_reported", "list": name, "at": the alert's ts}``, worded by collector.rules.stale_text)."""
     held = {(v["site"], v["device"], v["name"]): v for v in store.held_versions() if v["kind"] == "list"}
     reported: dict[tuple[str, str, str], dict[str, Any]] = {}
     for a in store.alerts_of_kind("list_stale"):  # oldest first: the latest per list wins
@@ -87,10 +88,10 @@ def stale_lists_reported(store: StoreBase) -> dict[tuple[str, str], list[str]]:
             continue
         if isinstance(doc, dict) and isinstance(doc.get("name"), str):
             reported[(a["site"], a["device"], doc["name"][:64])] = {**a, "version": doc.get("version")}
-    out: dict[tuple[str, str], list[str]] = {}
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for (site, device, name), a in sorted(reported.items()):
         if _still_stale(a, held.get((site, device, name))):
-            out.setdefault((site, device), []).append(f"{name} reported stale by the door ({a['ts']})")
+            out.setdefault((site, device), []).append({"code": "door_reported", "list": name, "at": a["ts"]})
     return out
 
 

@@ -64,8 +64,11 @@ def venue_idle(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, no
                 yield site.site, venue.id, f"no scans since {last or 'ever'} while open ({venue.hours_text})"
 
 
-def stale_list(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
-               devices: list[dict[str, Any]]) -> Iterable[Finding]:
+StaleWhy = list[dict[str, Any]]  # why a door's lists are stale: codes and parameters (``stale_text`` words them)
+
+
+def stale_reasons(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+                  devices: list[dict[str, Any]]) -> Iterable[tuple[str, str, StaleWhy]]:
     """A door's list older than ``stale_list_s`` (from its issue time when the door reports it, else from
     when the door was first seen holding that version), a list the door itself reported stale and still
     holds, or a list behind another door of the site (while the door's state is recent)."""
@@ -74,22 +77,46 @@ def stale_list(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, no
         for name, version in _lists(d).items():
             key = (d["site"], name)
             newest[key] = max(newest.get(key, version), version)
-    old: dict[tuple[str, str], list[str]] = {}
+    old: dict[tuple[str, str], StaleWhy] = {}
     for v in store.held_versions():
         age = _age(v["issued_at"] or v["since"], now)
         if v["kind"] == "list" and age > s.stale_list_s:
-            how = f"issued {v['issued_at']}" if v["issued_at"] else f"held since {v['since']}"
             old.setdefault((v["site"], v["device"]), []).append(
-                f"{v['name']} {v['version']} is {age / 3600:.0f} h old ({how})")
+                {"code": "list_age", "list": v["name"], "version": v["version"], "hours": round(age / 3600),
+                 "days": int(age // 86400), "issued_at": v["issued_at"] or "",
+                 "since": "" if v["issued_at"] else v["since"]})
     reported = stale_lists_reported(store)
     for d in devices:
         key = (d["site"], d["device"])
-        behind = [f"{n} {v} < {newest[(d['site'], n)]}" for n, v in _lists(d).items() if v < newest[(d["site"], n)]]
+        behind = [{"list": n, "version": v, "newest": newest[(d["site"], n)]}
+                  for n, v in sorted(_lists(d).items()) if v < newest[(d["site"], n)]]
         why = old.get(key, []) + reported.get(key, [])
         if behind and _age(d["state_at"], now) <= s.stale_list_s:
-            why.append("list behind the site: " + ", ".join(sorted(behind)))
+            why.append({"code": "list_behind", "lists": behind})
         if why:
-            yield d["site"], d["device"], "; ".join(why)
+            yield d["site"], d["device"], why
+
+
+def stale_text(why: StaleWhy) -> str:
+    """The English the ``stale_list`` alert has always stored (its ``detail``, for machines and logs)."""
+    out = []
+    for w in why:
+        if w["code"] == "list_age":
+            how = f"issued {w['issued_at']}" if w["issued_at"] else f"held since {w['since']}"
+            out.append(f"{w['list']} {w['version']} is {w['hours']} h old ({how})")
+        elif w["code"] == "door_reported":
+            out.append(f"{w['list']} reported stale by the door ({w['at']})")
+        else:
+            out.append("list behind the site: " + ", ".join(
+                sorted(f"{b['list']} {b['version']} < {b['newest']}" for b in w["lists"])))
+    return "; ".join(out)
+
+
+def stale_list(store: StoreBase, sites: dict[str, SiteInfo], s: RuleSettings, now: dt.datetime,
+               devices: list[dict[str, Any]]) -> Iterable[Finding]:
+    """``stale_reasons`` as alerts, worded in English (the alert's stored text is a contract)."""
+    for site, device, why in stale_reasons(store, sites, s, now, devices):
+        yield site, device, stale_text(why)
 
 
 def _lists(d: dict[str, Any]) -> dict[str, int]:

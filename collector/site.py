@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from entryscan.device.errors import ConfigError
-from entryscan.provisioning.hours import OpeningHours, parse_opening_hours
+from entryscan.provisioning.hours import HoursError, OpeningHours, parse_opening_hours
 
 __all__ = ["OpeningHours", "SiteInfo", "VenueInfo", "load_site", "load_sites", "parse_opening_hours", "time_zone"]
 
@@ -53,6 +53,8 @@ class SiteInfo:
     device_venue: dict[str, str] = field(default_factory=dict)  # device id -> venue id
     device_door: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # venue id -> why the collector cannot read it
+    # venue id -> the same problem as a code and its parameters, which the pages word in their language
+    problem_codes: dict[str, dict[str, str]] = field(default_factory=dict)
     language: str = ""  # [site] language: "vi" or "en" for its pages ("" = the office's default)
 
     def local(self, moment: dt.datetime) -> dt.datetime:
@@ -82,21 +84,42 @@ def load_site(directory: Path, tz: dt.tzinfo | None = None) -> SiteInfo:
     site = table.get("site", {})
     if not isinstance(site, dict) or not isinstance(site.get("site"), str):
         raise ConfigError(str(path), "[site] site is missing")
-    venues, problems = _venues(table, path)
+    venues, problems, codes = _venues(table, path)
     devices = [d for d in _tables(table, "devices")]
     zone = site.get("timezone", "")
     if zone:  # the site's own zone wins over the collector's default
         tz = time_zone(zone if isinstance(zone, str) else repr(zone), f"{path}: [site] timezone")
     return SiteInfo(site["site"], str(site.get("name", "")), directory, tz, str(site.get("base_url", "")), venues,
                     {str(d["id"]): str(d.get("venue", "")) for d in devices if d.get("venue")},
-                    {str(d["id"]): str(d.get("door", "")) for d in devices}, problems,
+                    {str(d["id"]): str(d.get("door", "")) for d in devices}, problems, codes,
                     _language(site.get("language")))
 
 
-def _venues(table: dict[str, object], path: Path) -> tuple[dict[str, VenueInfo], dict[str, str]]:
+class VenueError(ConfigError):
+    """A venue record that cannot be read, with a ``code`` (and ``fields``) the pages word in their language."""
+
+    def __init__(self, key: str, code: str, problem: str, fields: str = "") -> None:
+        super().__init__(key, problem)
+        self.code, self.fields = code, fields
+
+
+def problem_code(exc: ConfigError) -> dict[str, str]:
+    """``{"code": ...}`` plus its parameters; ``text`` (English) for a ConfigError raised elsewhere."""
+    if isinstance(exc, HoursError):
+        return {"code": "hours_" + exc.kind, "token": exc.token}
+    if isinstance(exc, VenueError):
+        return {"code": exc.code, "fields": exc.fields}
+    return {"code": "text", "text": str(exc)}
+
+
+Codes = dict[str, dict[str, str]]
+
+
+def _venues(table: dict[str, object], path: Path) -> tuple[dict[str, VenueInfo], dict[str, str], Codes]:
     """Every venue, each read on its own: one that cannot be read is a problem, not a refusal."""
     venues: dict[str, VenueInfo] = {}
     problems: dict[str, str] = {}
+    codes: dict[str, dict[str, str]] = {}
     items = table.get("venues", [])
     for i, v in enumerate(items if isinstance(items, list) else []):
         vid = v.get("id") if isinstance(v, dict) else None
@@ -104,22 +127,23 @@ def _venues(table: dict[str, object], path: Path) -> tuple[dict[str, VenueInfo],
         try:
             venues[key] = _venue(v, key)
         except ConfigError as exc:
-            problems[key] = str(exc)
+            problems[key], codes[key] = str(exc), problem_code(exc)
             log.error("collector: %s: venue %s cannot be read: %s", path, key, exc)
     if not isinstance(items, list):
         problems["venues"] = "[[venues]] is not an array of tables"
-    return venues, problems
+        codes["venues"] = {"code": "not_array", "fields": ""}
+    return venues, problems, codes
 
 
 def _venue(v: object, key: str) -> VenueInfo:
     if not isinstance(v, dict) or not isinstance(v.get("id"), str):
-        raise ConfigError(key, "is not a table with an id")
+        raise VenueError(key, "not_table", "is not a table with an id")
     texts = {k: v.get(k, "") for k in ("name", "address", "opening_hours", "commune")}
     bad = sorted(k for k, t in texts.items() if not isinstance(t, str))
     if bad:
-        raise ConfigError(key, f"{', '.join(bad)} must be text")
+        raise VenueError(key, "not_text", f"{', '.join(bad)} must be text", ", ".join(bad))
     if not texts["name"]:
-        raise ConfigError(key, "has no name")
+        raise VenueError(key, "no_name", "has no name")
     lat, lon, version = v.get("lat"), v.get("lon"), v.get("version", 1)
     coords = [float(c) if isinstance(c, int | float) and not isinstance(c, bool) else None for c in (lat, lon)]
     return VenueInfo(key, str(texts["name"]), str(texts["address"]), parse_opening_hours(str(texts["opening_hours"])),

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from entryscan.collector.citizens import N_
 from entryscan.collector.compliance import VenueScans, site_day, venue_day
-from entryscan.collector.rules import RuleSettings, stale_list
+from entryscan.collector.rules import RuleSettings, StaleWhy, stale_reasons, stale_text
 from entryscan.collector.site import SiteInfo
 from entryscan.collector.store import StoreBase
 
@@ -85,7 +85,7 @@ class Commune:
 @dataclass(frozen=True)
 class _Facts:
     devices: dict[tuple[str, str], dict[str, Any]]
-    stale: dict[tuple[str, str], str]
+    stale: dict[tuple[str, str], StaleWhy]
     reports: dict[tuple[str, str], list[dict[str, Any]]]
     boards: dict[tuple[str, str], list[dict[str, Any]]]
 
@@ -99,7 +99,7 @@ def _facts(store: StoreBase, sites: dict[str, SiteInfo], day: dt.date, now: dt.d
     boards: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for b in store.board_checks((day - dt.timedelta(days=BOARD_DAYS)).isoformat()):
         boards.setdefault((b["site"], b["venue"]), []).append(b)
-    stale = {(s, d): why for s, d, why in stale_list(store, sites, settings, now, devices)}
+    stale = {(s, d): why for s, d, why in stale_reasons(store, sites, settings, now, devices)}
     return _Facts({(d["site"], d["device"]): d for d in devices}, stale, reports, boards)
 
 
@@ -114,9 +114,11 @@ def premises(store: StoreBase, sites: dict[str, SiteInfo], day: dt.date, now: dt
         for venue_id in sorted(site.venues):
             found.append(_venue(store, site, venue_id, day, now, facts, settings or RuleSettings(), scans[venue_id]))
         for venue_id, why in sorted(site.problems.items()):
+            # "detail" stays the English for machines; "problem" (a code, the token) is what the pages word.
+            evidence = {"detail": why, "problem": site.problem_codes.get(venue_id, {})}
             found.append(Premises(site.site, venue_id, venue_id, "", NO_COMMUNE, "", None, None,
                                   site.devices_of(venue_id), "unreadable",
-                                  [Reason("venue_unreadable", {"detail": why}, WEIGHTS["venue_unreadable"])]))
+                                  [Reason("venue_unreadable", evidence, WEIGHTS["venue_unreadable"])]))
     communes: dict[str, list[Premises]] = {}
     for p in found:
         communes.setdefault(p.commune, []).append(p)
@@ -157,7 +159,9 @@ def _door_reasons(site: str, doors: list[str], facts: _Facts, now: dt.datetime,
             offline.append({"device": door, "since": d["offline_since"], "how": how})
     if offline:
         out.append(Reason("doors_offline", {"doors": offline, "of": len(doors)}, WEIGHTS["doors_offline"]))
-    stale = [{"device": door, "detail": facts.stale[(site, door)]} for door in doors if (site, door) in facts.stale]
+    # "detail" stays the alert's English (the JSON and CSV carry it as before); "why" is what the pages word.
+    stale = [{"device": door, "detail": stale_text(facts.stale[(site, door)]), "why": facts.stale[(site, door)]}
+             for door in doors if (site, door) in facts.stale]
     if stale:
         out.append(Reason("stale_list", {"doors": stale}, WEIGHTS["stale_list"]))
     return out

@@ -43,6 +43,21 @@ _SPAN = re.compile(_TIME + r"\s*-\s*" + _TIME)
 _BETWEEN = re.compile(r"[\s,/]*(?:(?:và|and)[\s,/]+)?")
 
 
+class HoursError(ConfigError):
+    """Hours that cannot be read: ``kind`` (``HOURS_ERRORS``) and the offending ``token`` (as the parser
+    read it: NFC, lower case), so a page can word it in
+    its own language; the message (what ``venue add`` prints and the logs keep) stays the English sentence."""
+
+    def __init__(self, kind: str, token: str, problem: str) -> None:
+        super().__init__(WHAT, problem)
+        self.kind = kind
+        self.token = token[:80]
+
+
+# kind -> what was wrong (the pages word each in the catalogs: collector/web/templates/evidence.html).
+HOURS_ERRORS = ("too_long", "no_span", "bad_span", "bad_time", "ends_before_start", "no_day", "bad_day")
+
+
 @dataclass(frozen=True)
 class OpeningHours:
     """Per weekday (0 = Monday) the open spans as minutes since local midnight, sorted."""
@@ -81,9 +96,9 @@ def _hhmm(minutes: int) -> str:
 
 
 def parse_opening_hours(text: str) -> OpeningHours:
-    """The hours ``text`` describes; raises ConfigError naming what it could not read."""
+    """The hours ``text`` describes; raises HoursError (a ConfigError) naming what it could not read."""
     if len(text) > MAX_TEXT:
-        raise ConfigError(WHAT, f"longer than {MAX_TEXT} characters")
+        raise HoursError("too_long", str(MAX_TEXT), f"longer than {MAX_TEXT} characters")
     days: list[list[tuple[int, int]]] = [[] for _ in range(7)]
     closed: set[int] = set()
     for rule in filter(None, (r.strip() for r in re.split(r"[;\n]", _normal(text)))):
@@ -92,7 +107,7 @@ def parse_opening_hours(text: str) -> OpeningHours:
         if first is None:
             word = next((w for w in _CLOSED if head.endswith(w)), None)
             if word is None:
-                raise ConfigError(WHAT, f"no time span in {rule!r} (want e.g. 'T2-T6 07:30-17:00' or 'CN nghỉ')")
+                raise HoursError("no_span", rule, f"no time span in {rule!r} (want e.g. 'T2-T6 07:30-17:00' or 'CN nghỉ')")
             closed.update(_days(head[: -len(word)].strip().rstrip(":").strip(), rule))
             continue
         spans = _spans(rule[first.start():], rule)
@@ -119,7 +134,7 @@ def _spans(rest: str, rule: str) -> list[tuple[int, int]]:
             break
         m = _SPAN.match(rest, at)
         if m is None:
-            raise ConfigError(WHAT, f"cannot read {rest[at:]!r} in {rule!r} (want HH:MM-HH:MM)")
+            raise HoursError("bad_span", rest[at:], f"cannot read {rest[at:]!r} in {rule!r} (want HH:MM-HH:MM)")
         spans.append(_span(m, rule))
         at = m.end()
     return spans
@@ -129,22 +144,22 @@ def _span(m: re.Match[str], rule: str) -> tuple[int, int]:
     h1, m1a, m1b, h2, m2a, m2b = m.groups()
     start, end = int(h1) * 60 + int(m1a or m1b or 0), int(h2) * 60 + int(m2a or m2b or 0)
     if int(m1a or m1b or 0) > 59 or int(m2a or m2b or 0) > 59 or end > 24 * 60:
-        raise ConfigError(WHAT, f"bad time in {m[0]!r} ({rule!r})")
+        raise HoursError("bad_time", m[0], f"bad time in {m[0]!r} ({rule!r})")
     if end <= start:
-        raise ConfigError(WHAT, f"{m[0]!r} ends before it starts ({rule!r}); split a night at midnight")
+        raise HoursError("ends_before_start", m[0], f"{m[0]!r} ends before it starts ({rule!r}); split a night at midnight")
     return start, end
 
 
 def _days(head: str, rule: str) -> list[int]:
     if not head:
-        raise ConfigError(WHAT, f"no day in {rule!r} (want e.g. T2-T6, Thứ 2, CN, Mon-Fri, hàng ngày)")
+        raise HoursError("no_day", rule, f"no day in {rule!r} (want e.g. T2-T6, Thứ 2, CN, Mon-Fri, hàng ngày)")
     if head in _EVERY_DAY:
         return list(range(7))
     out: list[int] = []
     for item in filter(None, (i.strip() for i in re.split(r"[,/]", head))):
         first, _, last = (p.strip() for p in item.partition("-"))
         if first not in _NAMES or (last and last not in _NAMES):
-            raise ConfigError(WHAT, f"bad day {item!r} in {rule!r} (want T2..T7, CN, Thứ 2..Chủ nhật or Mon..Sun)")
+            raise HoursError("bad_day", item, f"bad day {item!r} in {rule!r} (want T2..T7, CN, Thứ 2..Chủ nhật or Mon..Sun)")
         a, b = _NAMES[first], _NAMES[last or first]
         out += [(a + i) % 7 for i in range((b - a) % 7 + 1)]
     return out

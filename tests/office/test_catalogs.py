@@ -1,10 +1,13 @@
 """Catalog completeness: every message id Babel extracts from the office's code and templates has a
 non-empty translation in both catalogs, and no page rendered in Vietnamese shows an English message or a
 raw code (``policy_age_s``) outside the parts marked ``translate="no"`` or ``lang="en"`` (names, slugs, the
-doors' own English details)."""
+doors' own English details). A stale list's reasons and an unreadable venue's hours error are structured and
+worded through the catalogs, so their pages carry no ``lang="en"`` part at all."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -20,8 +23,9 @@ from entryscan.collector.store import StoreBase, open_store
 from entryscan.collector.web.app import WebSettings
 from entryscan.collector.web.i18n import LOCALE_DIR
 from entryscan.collector.web.mapview import TileSettings
-from tests.office.office_site import Office, fill, make_site, operator_pages, public_pages
+from tests.office.office_site import DAY, Office, fill, make_site, operator_pages, public_pages
 from tests.support.collector_web import WebUnderTest, logged_in_opener, request
+from tests.support.events import alert
 
 WEB = LOCALE_DIR.parent
 COLLECTOR = WEB.parent
@@ -138,3 +142,53 @@ def test_no_vietnamese_page_shows_english_or_raw_codes(tmp_path: Path, store: St
         assert not problems, "\n".join(problems)
     finally:
         web.stop()
+
+
+# The English the rules and the hours parser write for machines (alerts, logs): never on a Vietnamese page.
+ENGLISH_DETAILS = ("h old", "issued 20", "reported stale by the door", "behind the site", "cannot be read",
+                   "no time span", "want e.g.")
+
+
+def stale_door(store: StoreBase) -> None:
+    """door-3 (nha-thi-dau) holds revoked 2, issued 8 days ago, behind door-1's 3, and reported it stale itself."""
+    issued = int((dt.datetime.now(dt.UTC) - dt.timedelta(days=8)).timestamp())
+    store.ingest_batch([
+        ("entryscan/q1/door-3/state", json.dumps({"camera": "ok", "lists": {"revoked": 2},
+                                                  "lists_issued": {"revoked": issued}}).encode()),
+        ("entryscan/q1/door-3/alert", alert("list_stale", device="door-3", site="q1", name="revoked", version=2))])
+
+
+def test_a_stale_list_and_an_unreadable_venue_are_worded_in_vietnamese(tmp_path: Path, store: StoreBase) -> None:
+    stale_door(store)
+    office = make_site(tmp_path)
+    web = WebUnderTest(tmp_path, store, office.sites, settings=WebSettings(map_tiles=TileSettings("", "")))
+    try:
+        opener = logged_in_opener(web.base)
+        request(f"{web.base}/lang/vi?next=/", opener=opener)
+        for path in (f"/?day={DAY}", f"/premises/q1/nha-thi-dau?day={DAY}", f"/premises/q1/nha-van-hoa?day={DAY}"):
+            _, _, body = request(web.base + path, opener=opener)
+            page = body.decode()
+            assert 'data-code="stale_list"' in page or "nha-thi-dau" not in path
+            assert 'data-code="venue_unreadable"' in page or "nha-van-hoa" not in path
+            reasons = "".join(re.findall(r'<ul class="reasons">.*?</ul>\n', page, re.DOTALL))
+            assert 'lang="en"' not in reasons, path  # (the language switcher names "English" in English)
+            assert [e for e in ENGLISH_DETAILS if e in page] == [], path
+        assert "sometimes" in page  # the offending token is quoted, as typed
+    finally:
+        web.stop()
+
+
+def test_evidence_with_only_an_english_detail_still_shows_it_marked_as_english() -> None:
+    """Evidence of the older shape (a string, no code): shown as it is, marked ``lang="en"``, never a crash."""
+    import gettext
+
+    from entryscan.collector.violations import Premises, Reason
+    from entryscan.collector.web.render import make_environment
+
+    env = make_environment(gettext.NullTranslations(), lambda site: None)
+    reasons = [Reason("stale_list", {"doors": [{"device": "door-3", "detail": "revoked 2 is 192 h old"}]}, 1),
+               Reason("venue_unreadable", {"detail": "opening_hours: bad day 'x'"}, 1)]
+    p = Premises("q1", "v", "V", "", "", "", None, None, ["door-3"], "violation", reasons)
+    html = env.from_string('{% from "evidence.html" import reason_items %}{{ reason_items(p) }}').render(p=p)
+    assert '<span lang="en" translate="no">revoked 2 is 192 h old</span>' in html
+    assert '<span lang="en" translate="no">opening_hours: bad day &#39;x&#39;</span>' in html
