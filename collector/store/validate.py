@@ -89,6 +89,11 @@ def has_control(text: str, *, multiline: bool = False) -> bool:
     return (_CONTROL_MULTILINE if multiline else _CONTROL).search(text) is not None
 
 
+def without_control(text: str, *, multiline: bool = False) -> str:
+    """``text`` with every character ``has_control`` finds removed (to show a refused form again)."""
+    return (_CONTROL_MULTILINE if multiline else _CONTROL).sub("", text)
+
+
 def printable(text: str) -> str:
     """``text`` with every control character replaced by ``?`` (for what is stored to show a refusal)."""
     return _CONTROL.sub("?", text)

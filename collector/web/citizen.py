@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from entryscan.collector.citizens import REFUSALS, ReportForm, ReportRefused, submit
 from entryscan.collector.store.reports import normal_receipt
-from entryscan.collector.store.validate import TextRefused
+from entryscan.collector.store.validate import TextRefused, has_control, without_control
 from entryscan.collector.venue import BoardCheck
 from entryscan.collector.web.context import client_address, form_ok, gettext, language, page, web
 from entryscan.collector.web.forms import FormRefused, read_form
@@ -58,9 +58,14 @@ async def report(request: Request) -> Response:
         app.uploads.release()
 
 
+UNSTORABLE = N_("The report holds characters that cannot be stored; please remove them and send it again.")
+
+
 def _typed(fields: dict[str, str]) -> dict[str, str]:
-    """What the citizen typed, kept for the page that refuses it (bounded: it is sent back)."""
-    return {"text": fields.get("text", "")[:2000], "contact": fields.get("contact", "")[:200],
+    """What the citizen typed, kept for the page that refuses it (bounded: it is sent back; without the control
+    characters no report may hold, such as a posted ``%00``, which the page would otherwise carry back)."""
+    return {"text": without_control(fields.get("text", "")[:2000], multiline=True),
+            "contact": without_control(fields.get("contact", "")[:200]),
             # the first form had no category: a post without one (a tool's) is filed as "other"
             "category": fields.get("category", "other")[:32], "share_place": "1" if fields.get("share_place") else ""}
 
@@ -84,6 +89,9 @@ def _report(request: Request, upload: Upload) -> Response:
                        403)
     if upload.photo and upload.photo_type not in ACCEPTED_TYPES:
         return refused(REFUSALS["photo_not_image"], 415)
+    if has_control(fields.get("text", ""), multiline=True) or has_control(fields.get("contact", "")):
+        # said as what it is, before the contact's check would call a phone number with a NUL in it malformed
+        return refused(UNSTORABLE, 400)
     form = ReportForm(typed["category"], fields.get("text", ""), typed["contact"], upload.photo,
                       typed["share_place"] == "1")
     filed = _file(request, check, form)
@@ -104,8 +112,8 @@ def _file(request: Request, check: BoardCheck, form: ReportForm) -> str | tuple[
     except ReportRefused as exc:
         log.info("collector: http: report for %s/%s refused: %s", site_id, venue_id, exc.code)
         return REFUSALS[exc.code], STATUS.get(exc.code, 400)
-    except TextRefused:
-        return N_("The report holds characters that cannot be stored; please remove them and send it again."), 400
+    except TextRefused:  # a field checked nowhere above; the store refuses it on either database
+        return UNSTORABLE, 400
     finally:
         if form.photo:
             app.photo_slots.release()
