@@ -1,5 +1,6 @@
-"""ASGI middleware in front of every route: security headers on every answer, and early refusals of bodies
-the office never reads (chunked, or a declared length over the bound), each closing the connection."""
+"""ASGI middleware in front of every route: security headers on every answer, and early refusals of heads and
+bodies the office never reads (an over-long URL or header block, chunked, or a declared length over the
+bound), each closing the connection."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from entryscan.collector.web.forms import MAX_BODY
 from entryscan.collector.web.upload import MAX_UPLOAD, UPLOAD_PATH
 
 log = logging.getLogger("collector")
+
+# h11 bounds a head only while it is incomplete (h11_max_incomplete_event_size, server.py): one sent at once
+# arrives in one read of up to 256 KiB and was served, so the head is bounded here too. The office's longest
+# URL (a signed board's) is ~300 bytes and a browser's headers ~2 KiB.
+MAX_URL = 8 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADERS = 100
 
 # The chart is drawn with SVG presentation attributes, not a <style> element, so style-src stays 'self'.
 CSP = ("default-src 'self'; style-src 'self'; img-src 'self'; script-src 'self'; object-src 'none'; "
@@ -67,6 +75,11 @@ class Guard:
 
     @staticmethod
     def _early_refusal(scope: Scope) -> tuple[int, str] | None:
+        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL:
+            return 414, f"URL too long (over {MAX_URL} bytes)"
+        headers = scope.get("headers", [])
+        if len(headers) > MAX_HEADERS or sum(len(k) + len(v) + 4 for k, v in headers) > MAX_HEADER_BYTES:
+            return 431, f"headers too long (over {MAX_HEADERS} or {MAX_HEADER_BYTES} bytes)"
         if _header(scope, b"transfer-encoding") is not None:
             return 411, "chunked request bodies are not accepted (send Content-Length)"
         length = _header(scope, b"content-length")
