@@ -173,3 +173,34 @@ def test_compliance_for_a_day(store: StoreBase, sites: dict[str, SiteInfo]) -> N
     assert day["longest_idle_min"] == 270 and day["longest_idle"] == "4 h 30 min"  # 05:30 -> 10:00 UTC
     sunday = venue_day(store, sites["hq"], "canteen", dt.date(2026, 11, 29))
     assert (sunday["entries"], sunday["longest_idle"]) == (0, "closed")
+
+
+def _bulk_reports(store: StoreBase, n: int, start: int = 0) -> None:
+    """``n`` stored reports in one statement (a flood's worth: filing 90,000 one by one takes minutes)."""
+    store._exec(
+        "WITH RECURSIVE k(i) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
+        "INSERT INTO citizen_reports(site, venue, body, contact, client, created_at, receipt) "
+        "SELECT 'hq', 'canteen', 'flood', '', '10.0.0.1', ?, 'FLOOD' || CAST(i AS TEXT) FROM k",
+        (start, start + n - 1, iso(WED_10)))
+
+
+def test_report_storage_raises_near_the_caps_and_clears_below(store: StoreBase) -> None:
+    """From 90 % of a cap (100,000 reports, 2 GiB of photos) the alert is open; below it, cleared."""
+    from entryscan.collector.citizens import DEFAULT_LIMITS
+
+    def storage() -> dict[str, str]:
+        evaluate(store, {}, SETTINGS, WED_10)
+        return {a["target"]: a["detail"] for a in store.alerts(open_only=True) if a["rule"] == "report_storage"}
+
+    assert storage() == {}
+    _bulk_reports(store, 89_999)
+    assert store.report_usage()[0] == 89_999 and storage() == {}  # one short of 90 %
+    store.add_report("hq", "canteen", "the one that reaches 90 %", "", "127.0.0.1")
+    assert storage() == {"reports": "90000 of 100000 reports stored (90%); at the cap new ones are refused"}
+    store._exec("DELETE FROM citizen_reports WHERE receipt LIKE 'FLOOD%'")
+    assert storage() == {}  # cleared once the store is below the cap again (reports ageing out, say)
+    photos = int(0.95 * DEFAULT_LIMITS.max_photo_bytes)  # the sum of stored photos' sizes, as file_report keeps it
+    store._exec("UPDATE citizen_reports SET photo_bytes = ?", (photos,))
+    assert list(storage()) == ["photos"] and storage()["photos"].startswith(f"{photos} of 2147483648 bytes stored (95%)")
+    store._exec("UPDATE citizen_reports SET photo_bytes = 1000")
+    assert storage() == {}
