@@ -166,7 +166,8 @@ class Queries(ReportQueries, RegistryQueries, DaySpanQueries, ABC):
 
     def fleet_counts(self) -> dict[str, Any]:
         """Small aggregates for ``/metrics``: doors per status, open alerts and reports, quarantined messages."""
-        doors = {str(st): int(n) for st, n in self._read("SELECT status, COUNT(*) FROM device_status GROUP BY status")}
+        # the devices view, as the fleet page: a door known from its entries or alerts alone is "unknown"
+        doors = {str(st): int(n) for st, n in self._read("SELECT status, COUNT(*) FROM devices GROUP BY status")}
         alerts = int(self._read("SELECT COUNT(*) FROM fleet_alerts WHERE cleared_at IS NULL")[0][0])
         reports = int(self._read("SELECT COUNT(*) FROM citizen_reports WHERE closed_at IS NULL")[0][0])
         return {"doors": doors, "open_alerts": alerts, "open_reports": reports,

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from entryscan.collector.store import open_store
+from entryscan.collector.metrics import Metrics
+from entryscan.collector.store import StoreBase, open_store
 from entryscan.collector.web.auth import hash_password
 from tests.support import wait_for
 from tests.support.events import entry
@@ -100,3 +101,19 @@ def _assert_named_metrics(got: dict[tuple[str, tuple[tuple[str, str], ...]], flo
     assert one("entryscan_open_alerts") == 1 and one("entryscan_open_reports") == 1
     assert one("entryscan_store_up") == 1 and one("entryscan_ingest_ok") == 1
     assert one("entryscan_broker_connected") == 1 and one("entryscan_ingest_queued") == 0
+
+
+def test_doors_per_status_count_what_the_fleet_page_counts(store: StoreBase) -> None:
+    """A door known from its entries but never from a status is "unknown" on the fleet page: so in /metrics."""
+    store.ingest("entryscan/hq/door-1/status", b"online")
+    store.ingest("entryscan/hq/door-2/status", b"offline")
+    store.ingest("entryscan/hq/door-3/entry", entry(1, device="door-3"))
+    fleet = sorted((d["device"], d["status"]) for d in store.devices())
+    assert fleet == [("door-1", "online"), ("door-2", "offline"), ("door-3", "unknown")]
+    metrics = Metrics()
+    metrics.watch(store, None)
+    text = metrics.render()[0].decode()
+    got = {tuple(s.labels.items()): s.value for f in text_string_to_metric_families(text) if f.name == "entryscan_doors"
+           for s in f.samples}
+    assert got == {(("status", "online"),): 1, (("status", "offline"),): 1, (("status", "stopped"),): 0,
+                   (("status", "unknown"),): 1}
