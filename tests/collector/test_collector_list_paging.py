@@ -2,16 +2,20 @@
 
 Before: ``/api/alerts`` answered the newest 1,000 rule alerts with no way to the older ones, the rules cleared only
 open alerts among the newest 1,000 (the older ones stayed open for ever), the fleet counted a door's open alerts
-from that same list (a door with an older open alert showed 0), and ``/api/quarantine`` gave its 50 newest only.
+from that same list (a door with an older open alert showed 0), ``/api/quarantine`` gave its 50 newest only, and
+the dashboard listed the newest 1,000 open alerts under a heading counting only those, with no way to the others.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from entryscan.collector.rules import RuleSettings, evaluate
 from entryscan.collector.store import StoreBase
 from entryscan.collector.web import api
+from tests.support.collector_web import WebUnderTest, logged_in_opener, request
 from tests.support.events import TOPIC, alert, entry
 
 FORGED = ("x", "-1", "1.5", "12345678901234567890", "1 OR 1=1")
@@ -87,3 +91,21 @@ def test_the_quarantine_api_pages(store: StoreBase) -> None:
     rows = _walk(store, "/api/quarantine", "recent", 10)
     assert [r["topic"] for r in rows] == [f"entryscan/hq/door-{i}/entry" for i in reversed(range(57))]
     assert rows[:50] == first["recent"]
+
+
+def test_the_dashboard_counts_every_open_alert_and_links_to_the_older_ones(tmp_path: Path, store: StoreBase) -> None:
+    _raise(store, 1003)
+    web = WebUnderTest(tmp_path, store)
+    try:
+        opener = logged_in_opener(web.base)
+        status, _, body = request(f"{web.base}/fleet", opener=opener)
+        page = body.decode()
+        assert status == 200 and "(1003)" in page and page.count("detail ") == 1000
+        older = re.search(r'href="(/fleet\?alerts_before=\d+)" id="older-alerts"', page)
+        assert older is not None and "detail 2<" not in page and "detail 3<" in page
+        status, _, body = request(web.base + older.group(1), opener=opener)
+        rest = body.decode()
+        assert status == 200 and rest.count("detail ") == 3 and 'id="older-alerts"' not in rest
+        assert all(f"detail {i}<" in rest for i in range(3))
+    finally:
+        web.stop()
