@@ -12,8 +12,10 @@ reports (or their photos) are refused, and from ``WARN_AT`` of a cap the rules r
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,10 @@ REFUSALS: dict[str, str] = {
 }
 MAX_TEXT = 1000
 WARN_AT = 0.9
+KEEP_CLOSED_DAYS = 365  # ``--keep-closed-days``: how long a closed report (and its photo) is kept
+AGE_EVERY_S = 3600.0
+AGE_BATCH = 500  # reports deleted per transaction: a large first ageing never holds the store for long
+log = logging.getLogger("collector")
 _PHONE = re.compile(r"\+?[0-9][0-9 .-]{6,18}[0-9]")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 
@@ -133,3 +139,38 @@ def storage_findings(store: Any, limits: ReportLimits = DEFAULT_LIMITS) -> Itera
                                     ("photos", photo_bytes, limits.max_photo_bytes, "bytes")):
         if used >= WARN_AT * cap:
             yield "*", target, f"{used} of {cap} {unit} stored ({used / cap:.0%}); at the cap new ones are refused"
+
+
+def age_reports(store: Any, keep_closed_days: int, now: dt.datetime | None = None) -> int:
+    """Delete the reports closed more than ``keep_closed_days`` ago, with their photos and history (open ones stay
+    however old); one log line with the count. Returns how many were deleted."""
+    cutoff = iso((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=keep_closed_days))
+    deleted = 0
+    while True:
+        n = int(store.delete_closed_reports(cutoff, AGE_BATCH))
+        deleted += n
+        if n < AGE_BATCH:
+            break
+    if deleted:
+        log.info("collector: deleted %d citizens' reports closed before %s (--keep-closed-days %d)", deleted,
+                 cutoff, keep_closed_days)
+    return deleted
+
+
+class ReportAgeing:
+    """Ages the report store at most once per ``every_s`` (called after each rules round; never raises: a failed
+    ageing is retried next time, the rules go on)."""
+
+    def __init__(self, store: Any, keep_closed_days: int, every_s: float = AGE_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store, self.keep_closed_days, self.every_s, self.clock = store, keep_closed_days, every_s, clock
+        self.last: float | None = None
+
+    def __call__(self) -> None:
+        if self.last is not None and self.clock() - self.last < self.every_s:
+            return
+        self.last = self.clock()
+        try:
+            age_reports(self.store, self.keep_closed_days)
+        except Exception as exc:  # noqa: BLE001 - the database may be down for a moment: next round tries again
+            log.error("collector: ageing the citizens' reports failed: %s", exc)

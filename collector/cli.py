@@ -58,7 +58,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # A day before the doors' default [lists] max_age_s (7 days) makes them treat the list as stale.
     p.add_argument("--stale-list-hours", type=float, default=144.0,
                    help="raise stale_list when a door's list is older than this (from its issue time)")
+    p.add_argument("--keep-closed-days", type=int, default=365, metavar="DAYS",
+                   help="delete a citizen's report (and its photo and history) this many days after it was closed, "
+                        "checked hourly; open ones are kept (default 365, 1..36500)")
     args = p.parse_args(argv)
+    if not 1 <= args.keep_closed_days <= 36500:
+        p.error("--keep-closed-days must be 1..36500")
     if args.report:
         return args
     if not args.url and not args.http:

@@ -36,12 +36,19 @@ class Services:
         sites = load_sites(args.site_dir, args.timezone)
         settings = RuleSettings(offline_s=args.offline_minutes * 60, idle_s=args.idle_minutes * 60,
                                 gap_s=args.gap_minutes * 60, stale_list_s=args.stale_list_hours * 3600)
+        from entryscan.collector.citizens import KEEP_CLOSED_DAYS, ReportAgeing
         from entryscan.collector.office_tables import Publisher
         from entryscan.collector.site import time_zone
 
         publisher = Publisher(store, sites, settings, time_zone(getattr(args, "timezone", "") or ""))
+        ageing = ReportAgeing(store, getattr(args, "keep_closed_days", KEEP_CLOSED_DAYS))
+
+        def after_round() -> None:  # the office's tables for Grafana, then (hourly) the closed reports' ageing
+            publisher()
+            ageing()
+
         rules = threading.Thread(target=run_rules_forever, name="collector-rules", daemon=True,
-                                 args=(store, sites, settings, args.rules_interval, services.done, publisher))
+                                 args=(store, sites, settings, args.rules_interval, services.done, after_round))
         rules.start()
         services.threads.append(rules)
         if args.http or getattr(args, "metrics", ""):

@@ -173,11 +173,14 @@ class Queries(ReportQueries, RegistryQueries, DaySpanQueries, ABC):
         return {"doors": doors, "open_alerts": alerts, "open_reports": reports,
                 "quarantined": self.receipts().get("garbage", 0)}
 
-    def quarantine(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+    def quarantine(self, limit: int = 20, *, before: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """How many messages were quarantined, and the newest ``limit`` (ids below ``before`` only: paging)."""
         count = int(self._read("SELECT COUNT(*) FROM quarantine")[0][0])
-        recent = [{"received_at": at, "topic": topic, "reason": reason, "size": size}
-                  for at, topic, reason, size in self._read(
-                      "SELECT received_at, topic, reason, size FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))]
+        where, params = ("", []) if before is None else (" WHERE id < ?", [before])
+        recent = [{"id": int(row_id), "received_at": at, "topic": topic, "reason": reason, "size": size}
+                  for row_id, at, topic, reason, size in self._read(
+                      f"SELECT id, received_at, topic, reason, size FROM quarantine{where} ORDER BY id DESC LIMIT ?",
+                      (*params, max(0, min(limit, 1000))))]
         return count, recent
 
     # -- fleet alerts raised by the rules -----------------------------------------------------------
@@ -202,6 +205,26 @@ class Queries(ReportQueries, RegistryQueries, DaySpanQueries, ABC):
         for r in rows:
             r["open"] = r["cleared_at"] is None
         return rows
+
+    def every_alert(self, open_only: bool = False) -> list[dict[str, Any]]:
+        """Every alert, newest first, read a page at a time: for the rules, which must see each open alert to
+        clear it (``alerts`` stops at 1,000: the ones past it were never cleared)."""
+        rows: list[dict[str, Any]] = []
+        page = self.alerts(open_only, limit=1000)
+        while page:
+            rows += page
+            page = self.alerts(open_only, limit=1000, before=page[-1]["id"]) if len(page) == 1000 else []
+        return rows
+
+    def open_alert_counts(self) -> dict[tuple[str, str], int]:
+        """Open alerts per (site, door): a target is the door or ``door/what``. Counted in the database, so the
+        fleet's counts hold past 1,000 open alerts (a list of the newest 1,000 left older doors at 0)."""
+        counts: dict[tuple[str, str], int] = {}
+        for site, target, n in self._read("SELECT site, target, COUNT(*) FROM fleet_alerts WHERE cleared_at IS NULL"
+                                          " GROUP BY site, target"):
+            key = (str(site), str(target).split("/", 1)[0])
+            counts[key] = counts.get(key, 0) + int(n)
+        return counts
 
 
 def _door_filter(site: str | None, device: str | None) -> tuple[str, list[Any]]:

@@ -45,10 +45,7 @@ def fleet(store: StoreBase, site: str | None = None, device: str | None = None, 
     ``store.devices()`` already read for the same page."""
     now = dt.datetime.now(dt.UTC)
     rows = store.devices(site, device) if rows is None else rows
-    open_alerts: dict[tuple[str, str], int] = {}
-    for a in store.alerts(open_only=True):
-        key = (a["site"], a["target"].split("/", 1)[0])
-        open_alerts[key] = open_alerts.get(key, 0) + 1
+    open_alerts = store.open_alert_counts()
     problems: dict[tuple[str, str], int] = {}
     for p in door_problems(store, now, open_only=True, site=site, device=device, devices=rows):
         problems[(p["site"], p["target"])] = problems.get((p["site"], p["target"]), 0) + 1
@@ -67,7 +64,8 @@ def fleet(store: StoreBase, site: str | None = None, device: str | None = None, 
 
 
 def alerts(store: StoreBase, open_only: bool, devices: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Alerts the collector's rules raised (``source: "rule"``), then the doors' own problems (``"door"``)."""
+    """The newest 1,000 alerts the collector's rules raised (``source: "rule"``), then the doors' own problems
+    (``"door"``): the dashboard's list; ``/api/alerts`` pages it (``alerts_page``)."""
     rows = [{**a, "source": "rule"} for a in store.alerts(open_only=open_only)]
     return rows + door_problems(store, open_only=open_only, devices=devices)
 
@@ -92,6 +90,27 @@ def _page(rows: list[dict[str, Any]], limit: int) -> str | None:
     return str(rows[-1]["id"]) if len(rows) == limit and rows else None
 
 
+def _id(before: int | None | bool) -> int | None:
+    return before if isinstance(before, int) and not isinstance(before, bool) else None
+
+
+def alerts_page(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
+    """Keyset-paged like the reports (there was no way past the newest 1,000): ``limit`` rule alerts a page (1,000
+    by default), newest first; the doors' own problems (at most one per door and kind) follow on the last page, so
+    the pages put together are the whole list. ``next_before`` (when set) is ``before`` for the next page."""
+    limit, before = _limit(query.get("limit"), 1000), _before(query.get("before"))
+    if query.get("open", "0") not in ("0", "1"):  # schemathesis: open=AAA was a 200 (as if open=0)
+        return {"error": "open must be 0 or 1"}
+    if limit is None or before is False:
+        return {"error": "limit must be 1..1000 and before a next_before this API gave"}
+    open_only = query.get("open") == "1"
+    rows = [{**a, "source": "rule"} for a in store.alerts(open_only=open_only, limit=limit, before=_id(before))]
+    cursor = _page(rows, limit)
+    if cursor is None:
+        rows += door_problems(store, open_only=open_only)
+    return {"alerts": rows, "next_before": cursor}
+
+
 def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | None:
     """The document for ``path``; None when there is no such endpoint, {"error"} for a bad query."""
     if path == "/api/fleet":
@@ -107,12 +126,13 @@ def get(store: StoreBase, path: str, query: dict[str, str]) -> dict[str, Any] | 
             return {"error": "before must be a next_before this API gave"}
         return {"entries": rows, "next_before": cursor}
     if path == "/api/alerts":
-        if query.get("open", "0") not in ("0", "1"):  # schemathesis: open=AAA was a 200 (as if open=0)
-            return {"error": "open must be 0 or 1"}
-        return {"alerts": alerts(store, query.get("open") == "1")}
+        return alerts_page(store, query)
     if path == "/api/quarantine":
-        count, recent = store.quarantine(50)
-        return {"count": count, "recent": recent}
+        limit, before = _limit(query.get("limit")), _before(query.get("before"))
+        if limit is None or before is False:
+            return {"error": "limit must be 1..1000 and before a next_before this API gave"}
+        count, recent = store.quarantine(limit, before=_id(before))
+        return {"count": count, "recent": recent, "next_before": _page(recent, limit)}
     if path == "/api/reports":
         return reports(store, query)
     return None
@@ -128,7 +148,7 @@ def reports(store: StoreBase, query: dict[str, str]) -> dict[str, Any]:
         return {"error": "limit must be 1..1000, before an id, status a report state, open 0 or 1, commune at most "
                          "200 characters and site and venue 64"}
     rows = store.reports(open_only=query.get("open") == "1", limit=limit,
-                         before=before if isinstance(before, int) and not isinstance(before, bool) else None,
+                         before=_id(before),
                          status=status, commune=query.get("commune") or None, site=query.get("site") or None,
                          venue=query.get("venue") or None)
     return {"reports": rows, "next_before": _page(rows, limit)}

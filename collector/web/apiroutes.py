@@ -17,7 +17,8 @@ from entryscan.collector.web.openapi import document
 from entryscan.collector.web.pagecache import fleet_doc
 
 # Per endpoint, its query parameters whose empty value is not a value (others ignore unknown parameters).
-NOT_BLANK = {"/api/entries": ("limit", "before"), "/api/alerts": ("open",), "/api/reports": ("limit", "open", "before")}
+NOT_BLANK = {"/api/entries": ("limit", "before"), "/api/alerts": ("open", "limit", "before"),
+             "/api/reports": ("limit", "open", "before"), "/api/quarantine": ("limit", "before")}
 KEEPALIVE_S = 15.0
 POLL_S = 0.2
 

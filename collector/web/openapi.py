@@ -33,7 +33,7 @@ ENTRY = _obj({"event_id": STR, "site": STR, "device": STR, "incarnation": NSTR, 
 ALERT = _obj({"id": _s(["string", "integer"]), "source": _s("string", enum=["rule", "door"]), "rule": STR,
               "site": STR, "target": STR, "detail": NSTR, "raised_at": NSTR, "cleared_at": NSTR,
               "open": _s("boolean")}, ["source", "rule", "site", "target", "open"])
-QUARANTINED = _obj({"received_at": NSTR, "topic": STR, "reason": STR, "size": INT})
+QUARANTINED = _obj({"id": INT, "received_at": NSTR, "topic": STR, "reason": STR, "size": INT})
 NNUM = _s(["number", "null"])
 REPORT = _obj({"id": INT, "site": STR, "venue": STR, "body": STR, "contact": NSTR, "created_at": NSTR,
                "closed_at": NSTR, "open": _s("boolean"),
@@ -55,6 +55,7 @@ def _param(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 OPEN = _param("open", "1: open ones only", type="string", enum=["0", "1"])
 LIMIT = _param("limit", "at most this many (1..1000)", type="integer", minimum=1, maximum=1000)
+BEFORE_ID = _param("before", "paging: the next_before of the previous page", type="string", pattern="^[0-9]{1,18}$")
 
 
 def _get(summary: str, body: dict[str, Any], params: list[dict[str, Any]] | None = None,
@@ -78,14 +79,17 @@ def document() -> dict[str, Any]:
                              [_param("site", "one site"), _param("device", "one door scanner"), LIMIT,
                               _param("before", "the next_before of the previous page", type="string",
                                      pattern="^[0-9TZ:.-]{1,40}~[0-9]{1,18}~[0-9]{1,18}$")], True),
-        "/api/alerts": _get("The collector's rule alerts, then the doors' own problems",
-                            _obj({"alerts": _s("array", items=ALERT)}), [OPEN], True),
-        "/api/quarantine": _get("Messages refused by the ingest: how many, and the 50 newest",
-                                _obj({"count": INT, "recent": _s("array", items=QUARANTINED)})),
+        "/api/alerts": _get("The collector's rule alerts, newest first, a page at a time (1,000 by default), then "
+                            "the doors' own problems (at most one per door and kind, on the last page)",
+                            _obj({"alerts": _s("array", items=ALERT), "next_before": NSTR}),
+                            [OPEN, LIMIT, BEFORE_ID], True),
+        "/api/quarantine": _get("Messages refused by the ingest: how many, and the newest (50 by default), a page at "
+                                "a time",
+                                _obj({"count": INT, "recent": _s("array", items=QUARANTINED), "next_before": NSTR}),
+                                [LIMIT, BEFORE_ID], True),
         "/api/reports": _get("Citizens' reports, newest first, a page at a time",
                              _obj({"reports": _s("array", items=REPORT), "next_before": NSTR}),
-                             [OPEN, LIMIT, _param("before", "paging: the next_before of the previous page",
-                                                  type="string", pattern="^[0-9]{1,18}$"),
+                             [OPEN, LIMIT, BEFORE_ID,
                               _param("status", "one state only", type="string",
                                      enum=["received", "assigned", "answered", "closed"]),
                               _param("commune", "sent to this commune only", type="string", maxLength=200),

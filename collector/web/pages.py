@@ -41,10 +41,26 @@ def dashboard(request: Request) -> Response:
         return login_redirect()
     app = web(request)
     store = app.store
+    newest = open_alerts(app.pages)
+    alerts, older = _alerts_page(request, newest)
+    total = sum(store.open_alert_counts().values()) + sum(a["source"] == "door" for a in newest)
     return page(request, "dashboard.html", title=gettext(request, N_("Fleet")), user=who, live=True,
                 devices=fleet_doc(app.pages)["devices"], entries=store.entries(limit=25, newest_first=True),
-                alerts=open_alerts(app.pages), open_reports=store.report_count(open_only=True),
-                quarantined=store.quarantine(0)[0])
+                alerts=alerts, alerts_total=total, older_alerts=older,
+                open_reports=store.report_count(open_only=True), quarantined=store.quarantine(0)[0])
+
+
+def _alerts_page(request: Request, newest: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None]:
+    """The open alerts shown: the newest 1,000 rule alerts and the doors' problems, or (``?alerts_before=ID``)
+    the 1,000 rule alerts older than ID; and the id of the next page's cursor (None: no older ones). The list
+    stopped at 1,000 with no way to the rest, and its heading counted only those."""
+    before = parse_query(request.url.query, request.url.path).get("alerts_before", "")
+    if before.isdigit() and len(before) <= 18:
+        rows = [{**a, "source": "rule"} for a in web(request).store.alerts(open_only=True, before=int(before))]
+    else:
+        rows = newest
+    rules = [a for a in rows if a["source"] == "rule"]
+    return rows, (int(rules[-1]["id"]) if len(rules) == 1000 else None)
 
 
 def _day(text: str | None) -> dt.date:

@@ -16,6 +16,7 @@ import pytest
 from entryscan.collector.store import StoreBase, open_store
 from entryscan.collector.web.app import WebSettings
 from entryscan.collector.web.server import BACKLOG
+from tests.support.ci import needs_tool
 from tests.support.collector_web import TOKEN, WebUnderTest, request
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -100,7 +101,7 @@ def test_the_dashboard_answers_while_two_thousand_idle_connections_stand(tmp_pat
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 5000:
         if hard != resource.RLIM_INFINITY and hard < 5000:
-            pytest.skip(f"open-file limit {hard} is below what 2,000 connections need on both ends")
+            needs_tool(f"open-file limit {hard} is below what 2,000 connections need on both ends")
         resource.setrlimit(resource.RLIMIT_NOFILE, (5000, hard))
     web = WebUnderTest(tmp_path, store, settings=WebSettings(header_timeout_s=60.0))
     idle: list[socket.socket] = []

@@ -18,6 +18,7 @@ from entryscan.device.delivery import journal_schema
 from entryscan.device.delivery.journal import ALERT_RESERVE, Journal, iso_ms
 from entryscan.device.errors import ConfigError, JournalError
 from tests.support import StepClock
+from tests.support.nobody import read_only_dir
 
 FIELDS: dict[str, object] = {
     "decision": "accept",
@@ -235,12 +236,11 @@ def test_journal_path_that_is_a_directory_or_another_file_exits_78(tmp_path: Pat
         assert out.stderr.startswith("entryscan: config error: journal.path") and len(out.stderr.splitlines()) == 1
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_dir_raises_journal_error(tmp_path: Path, clock: StepClock) -> None:
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o500)
-    with pytest.raises(JournalError):
-        open_journal(ro / "j.db", clock)
+    with read_only_dir(tmp_path) as ro:  # as root too: this was CI's one skip ("root ignores file permissions")
+        assert not os.access(ro, os.W_OK, effective_ids=True)
+        with pytest.raises(JournalError):
+            open_journal(ro / "j.db", clock)
 
 
 def test_read_only_database_write_raises_journal_error(tmp_path: Path, clock: StepClock) -> None:

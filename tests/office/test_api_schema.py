@@ -17,6 +17,7 @@ import pytest
 
 from entryscan.collector.store import open_store
 from tests.office.office_site import fill, make_site
+from tests.support.ci import tool_skipif
 from tests.support.collector_web import TOKEN, WebUnderTest, request
 
 EXAMPLES = 40  # per operation: enough to find what is wrong without minutes of CPU on a shared machine
@@ -34,7 +35,7 @@ def live(tmp_path: Path) -> Iterator[WebUnderTest]:
     store.close()
 
 
-@pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is in the dev extra")
+@tool_skipif(not SCHEMATHESIS.exists(), "schemathesis is in the dev extra")
 def test_schemathesis_finds_nothing_in_the_api(live: WebUnderTest, tmp_path: Path) -> None:
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "HOME": str(tmp_path)}  # no user config, no reports left about
     done = subprocess.run([str(SCHEMATHESIS), "run", f"{live.base}/api/openapi.json", "--max-examples",
