@@ -118,7 +118,10 @@ make_venv() {
   fi
   # The exact versions the test suite passed with (README: "a fleet installs with -c constraints.txt").
   "$VENV/bin/pip" install --quiet -c "$(constraints_file)" "entryscan[pi] @ file://$SRC"
-  printf '%s\n' "$want" > "$STAMP.new" && mv -f "$STAMP.new" "$STAMP"
+  # The venv on the card before the stamp says it is installed: a power cut after pip (ext4 allocates a file's
+  # blocks up to 30 s after it was written) left files of length 0 and a stamp that skipped the next install.
+  sync
+  printf '%s\n' "$want" > "$STAMP.new" && sync -- "$STAMP.new" && mv -f "$STAMP.new" "$STAMP"
   CHANGED=1
 }
 
@@ -159,7 +162,10 @@ put() {
   elif [ -e "$dst" ] && [ "$mode" = 0600 ]; then
     die "$dst exists and differs from the bundle's; not overwriting a key (entryscan wipe --yes first)"
   else
+    # Its bytes on the card before the rename: the virtual door's power cut 23 s after an install found every
+    # key and certificate of a new door at length 0 (written, not yet allocated), a door that cannot start.
     install -m "$mode" "$src" "$dst.new"
+    sync -- "$dst.new"
     mv -f "$dst.new" "$dst"
     CHANGED=1
   fi
@@ -186,11 +192,16 @@ install_bundle() {
 install_unit() {
   install -d -m 0755 "$UNIT_DIR"
   if ! cmp -s "$SRC/systemd/entryscan.service" "$UNIT_DIR/entryscan.service"; then
-    install -m 0644 "$SRC/systemd/entryscan.service" "$UNIT_DIR/entryscan.service"
+    install -m 0644 "$SRC/systemd/entryscan.service" "$UNIT_DIR/entryscan.service.new"
+    sync -- "$UNIT_DIR/entryscan.service.new"
+    mv -f "$UNIT_DIR/entryscan.service.new" "$UNIT_DIR/entryscan.service"
     CHANGED=1
   fi
   systemctl daemon-reload
   systemctl enable entryscan.service
+  # Everything the door needs (files, unit, its enable link, the renames) on the card before it starts: a cut
+  # right after "install-pi: done" must boot the same door (an empty unit file reads as masked to systemd).
+  sync
   # --no-block: do not wait for READY=1 (the camera's first frame).
   if [ "$CHANGED" -eq 1 ]; then
     systemctl restart --no-block entryscan.service

@@ -60,6 +60,9 @@ secure() {
       *" $name "*)
         # (set -e does not hold inside a function called with ||: check each step before the shred)
         install -m 0600 "$f" "$BUNDLE/$name" && cmp -s "$f" "$BUNDLE/$name" || return 1
+        # The copy's bytes on the card before the only other copy is shredded: a cut in between (ext4 writes a
+        # new file's blocks up to 30 s later) would leave a key of length 0 and none on the boot partition.
+        sync -- "$BUNDLE/$name" "$BUNDLE" || return 1
         # shred is best effort on flash (wear levelling keeps old blocks); the copy is removed either way.
         shred -u "$f" 2>/dev/null || rm -f "$f"
         log "moved $name off the boot partition" ;;
@@ -79,6 +82,7 @@ attempt() {
 finish() {
   version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SRC/device/__init__.py" 2>/dev/null || true)
   printf 'version=%s\ninstalled_at=%s\nattempts=%s\n' "${version:-unknown}" "$(now)" "$1" > "$MARKER.new"
+  sync -- "$MARKER.new"  # install-pi.sh flushed the door's files; the marker follows them, never precedes
   mv -f "$MARKER.new" "$MARKER"
   status "installed after $1 attempt(s)"
   for key in $PRIVATE; do [ ! -f "$BUNDLE/$key" ] || shred -u "$BUNDLE/$key" 2>/dev/null || rm -f "$BUNDLE/$key"; done

@@ -65,7 +65,8 @@ def test_first_boot_installs_the_door_the_documented_way(tmp_path: Path) -> None
     calls = door.pi.calls()
     update = calls.index("apt-get -o Acquire::Retries=3 -o DPkg::Lock::Timeout=300 update")
     assert update < next(i for i, c in enumerate(calls) if " install " in f" {c} ")  # lists first: a fresh image has none
-    assert calls[-2:] == ["systemctl enable entryscan.service", "systemctl restart --no-block entryscan.service"]
+    assert calls[-4:] == ["systemctl enable entryscan.service", "sync", "systemctl restart --no-block entryscan.service",
+                          f"sync -- {door.state}/installed.new"]  # the marker only after the door's files
     marker = (door.state / "installed").read_text()
     assert re.fullmatch(r"version=0\.1\.0\ninstalled_at=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\nattempts=1\n", marker)
     assert not (door.state / "bundle").exists()  # the private copy of the keys is gone once installed
@@ -162,3 +163,19 @@ def test_both_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         units.append(str(tmp_path / name))
     done = subprocess.run([analyze, "verify", *units], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_a_key_is_flushed_to_the_card_before_its_boot_partition_copy_is_shredded(tmp_path: Path) -> None:
+    """A cut between the copy and the shred must not leave a key of length 0 and none on the boot partition."""
+    pi, folder = seeded(tmp_path)
+    # This sync records, for each file it flushes, whether the boot partition still holds that file.
+    (pi.stubs / "sync").write_text('#!/bin/sh\nfor f; do [ "$f" = -- ] || { [ -e "$FAT/$(basename "$f")" ] '
+                                   '&& echo "sync $f (boot copy present)" || echo "sync $f"; } >> "$STUB_LOG"; done\n')
+    pi.env["FAT"] = str(folder)
+    done = run_vendor_data(pi)
+    assert done.returncode == 0, done.stdout + done.stderr
+    bundle = pi.root / "var" / "lib" / "entryscan-firstboot" / "bundle"
+    flushed = pi.calls()
+    for key in ("device.key", "site.key"):
+        assert f"sync {bundle / key} (boot copy present)" in flushed, flushed
+        assert not (folder / key).exists()

@@ -35,8 +35,26 @@ def test_install_places_the_bundle_user_venv_and_unit(tmp_path: Path) -> None:
     assert f"chown root:entryscan {pi.etc}/config.toml" in calls
     unit = pi.root / "etc" / "systemd" / "system" / "entryscan.service"
     assert unit.read_bytes() == (REPO / "systemd" / "entryscan.service").read_bytes()
-    assert calls[-3:] == ["systemctl daemon-reload", "systemctl enable entryscan.service",
+    assert calls[-4:] == ["systemctl daemon-reload", "systemctl enable entryscan.service", "sync",
                           "systemctl restart --no-block entryscan.service"]
+
+
+def test_everything_is_on_the_card_before_the_stamp_and_the_start(tmp_path: Path) -> None:
+    """A power cut 23 s after an install (the virtual door's) found the keys, certificates and unit at length 0."""
+    pi, bundle = FakePi(tmp_path), make_bundle(tmp_path, "door-1")
+    assert pi.install(bundle).returncode == 0
+    calls = pi.calls()
+    assert not [c for c in calls if "missing" in c], calls  # each flush named a file that was there
+    for name in ("config.toml", "ca.pem", "device.pem", "issuer.pub", "lists.pub", "badges.txt", "device.key",
+                 "site.key"):
+        assert f"sync -- {pi.etc}/{name}.new" in calls, name  # flushed before its rename into place
+    unit = pi.root / "etc" / "systemd" / "system" / "entryscan.service"
+    assert f"sync -- {unit}.new" in calls
+    pip = next(i for i, c in enumerate(calls) if c.startswith("pip install"))
+    stamp = calls.index(f"sync -- {pi.root}/opt/entryscan/installed.new")
+    assert "sync" in calls[pip:stamp]  # the venv flushed before the stamp says it is installed
+    start = calls.index("systemctl restart --no-block entryscan.service")
+    assert calls[start - 1] == "sync" and calls.index("systemctl enable entryscan.service") < start - 1
 
 
 def test_install_is_idempotent(tmp_path: Path) -> None:
@@ -48,7 +66,7 @@ def test_install_is_idempotent(tmp_path: Path) -> None:
     assert pi.snapshot() == before  # not a byte, mode or mtime changed
     calls = pi.calls()
     assert not any(c.startswith(("useradd", "python3")) for c in calls)  # user and venv exist already
-    assert calls[-1] == "systemctl start --no-block entryscan.service"  # nothing changed: no restart
+    assert calls[-2:] == ["sync", "systemctl start --no-block entryscan.service"]  # nothing changed: no restart
 
 
 def test_bookworm_installs_with_the_bookworm_constraints(tmp_path: Path) -> None:

@@ -16,6 +16,9 @@ STUB = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$STUB_LOG"
 """
 STUBS = {
+    # sync records what it was asked to flush and whether that file exists yet (a flush before its rename).
+    "sync": '#!/bin/sh\nif [ $# -eq 0 ]; then echo sync; else echo "sync $*"; fi >> "$STUB_LOG"\n'
+            'for f; do [ "$f" = -- ] || [ -e "$f" ] || echo "sync: $f missing" >> "$STUB_LOG"; done\n',
     "apt-get": STUB, "systemctl": STUB, "chown": STUB, "usermod": STUB,
     "useradd": STUB + 'for last; do :; done; echo "$last" >> "$FAKE_PASSWD"\n',
     "getent": STUB + 'case "$1" in passwd) grep -qx "$2" "$FAKE_PASSWD" 2>/dev/null;; group) [ "$2" = video ];;'
