@@ -12,6 +12,9 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 command -v mke2fs >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+# Scenario 2's boot partition is a FAT image made and read on the host without mounting it.
+command -v mkfs.fat >/dev/null 2>&1 || need_apt+=(dosfstools)
+command -v mcopy >/dev/null 2>&1 || need_apt+=(mtools)
 if ((${#need_apt[@]})); then
   echo "test-vm: installing ${need_apt[*]} with apt-get" >&2
   apt-get update -qq
