@@ -73,6 +73,11 @@ mkdir -p "$MNT/boot/firmware"
 printf 'LABEL=root / ext4 rw,errors=remount-ro 0 1\nLABEL=bootfs /boot/firmware vfat defaults 0 2\n' >"$MNT/etc/fstab"
 # The site's DNS stand-in: manage_etc_hosts (in Imager's user-data) rewrites /etc/hosts from this template.
 printf '10.0.2.2 broker.vm.test\n' >>"$MNT/etc/cloud/templates/hosts.debian.tmpl"
+# A locale generated and set, as on a real image: Debian's cloud-init 22.4.2 locale module otherwise runs
+# `locale-gen en_US.UTF-8` (Debian's ignores the argument), then update-locale refuses the locale and the module fails.
+sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$MNT/etc/locale.gen"
+in_root locale-gen >/dev/null
+in_root update-locale LANG=en_US.UTF-8
 version=$(dpkg-query --admindir="$MNT/var/lib/dpkg" -W -f '${Version}' cloud-init)
 rm -rf "$MNT"/var/lib/apt/lists/* "$MNT"/var/cache/apt/*.bin "$MNT"/var/cache/apt/archives/*.deb \
   "$MNT"/usr/share/doc/* "$MNT"/usr/share/man/* "$MNT"/usr/share/locale/*
