@@ -20,6 +20,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # ss counts the web tests' open connections (in CI a test skipped for a missing tool fails).
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
+# The virtual door's FAT boot partition (scenario 2), made and read without mounting: tests/vm/test_bootfs.py.
+command -v mkfs.fat >/dev/null 2>&1 || need_apt+=(dosfstools)
+command -v mcopy >/dev/null 2>&1 || need_apt+=(mtools)
 # A second broker for tests/delivery/test_other_brokers.py: Aedes, installed with npm on first use.
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
