@@ -110,9 +110,10 @@ class Vm:
         console = ["-chardev", f"file,id=console,path={self.console},append=on", "-serial", "chardev:console"]
         if arch == "aarch64":
             # virt: PCIe for the same virtio devices, a PL011 UART (one only: no LED log port) and a PL061 GPIO
-            # controller (gpiochip0, the door's lines). cortex-a72 is a Raspberry Pi 4's core (ARMv8.0).
-            return ["qemu-system-aarch64", "-machine", f"virt,accel={mode}", "-cpu", "cortex-a72", *console], \
-                "console=ttyAMA0"
+            # controller (gpiochip0, the door's lines). cortex-a72 is a Raspberry Pi 4's core (ARMv8.0); it has
+            # no RNDR, so a virtio RNG seeds the kernel as RDRAND does on amd64 (TLS keys at boot).
+            return ["qemu-system-aarch64", "-machine", f"virt,accel={mode}", "-cpu", "cortex-a72", *console,
+                    "-device", "virtio-rng-pci"], "console=ttyAMA0"
         cpu = ["-cpu", "host"] if mode == "kvm" else ["-cpu", "max"]
         return ["qemu-system-x86_64", "-machine", f"q35,accel={mode}", *cpu, *console,
                 "-chardev", f"file,id=events,path={self.events},append=on", "-serial", "chardev:events"], \
@@ -188,7 +189,8 @@ class Vm:
 
     def mount_share(self) -> None:
         self.sh("mountpoint -q /mnt/host || { mkdir -p /mnt/host && "
-                "mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host0 /mnt/host; }", timeout=30).check("9p")
+                "mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host0 /mnt/host; }",
+                timeout=30 * self.slow).check("9p")
 
     def wait_for(self, command: str, timeout: float, what: str, interval: float = 1.0) -> Result:
         """Repeat ``command`` in the guest until it exits 0, for at most ``timeout`` seconds."""

@@ -41,6 +41,7 @@ PL061_PINS = {"green_pin": 4, "red_pin": 5, "relay": 6, "buzzer_pin": 7}
 WHEELS = ("zxing-cpp", "cryptography", "numpy", "pillow", "cbor2")
 TIMINGS: dict[str, float] = {}
 DECIDE_TIMEOUT_S = 600
+ARTIFACTS = Path(os.environ.get("ENTRYSCAN_VM_ARTIFACTS", str(REPO / "build" / "vm")))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,11 @@ def arm64_door(arm64_image: qemu.Image, tmp_path_factory: pytest.TempPathFactory
     burst_frames(work / "share" / "frames" / "burst", CODES)
     vm = qemu.Vm(arm64_image, qemu.make_overlay(arm64_image.base, work / "arm64.qcow2"), work, name="arm64")
     try:
-        door = install_door(vm, site)
+        try:
+            door = install_door(vm, site)
+        except BaseException:
+            keep_logs(vm)  # the console and journal of a failed boot or install, before QEMU is stopped
+            raise
         TIMINGS.update(door.timings)
         TIMINGS["ready_at"] = time.monotonic()
         yield door
@@ -90,9 +95,18 @@ def arm64_door(arm64_image: qemu.Image, tmp_path_factory: pytest.TempPathFactory
         site.stop()
         report = {k: round(v, 1) for k, v in TIMINGS.items() if k != "ready_at"}
         print(f"arm64 timings: {report}")
-        out = Path(os.environ.get("ENTRYSCAN_VM_ARTIFACTS", str(REPO / "build" / "vm")))
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "arm64-timings.json").write_text(json.dumps(report) + "\n")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "arm64-timings.json").write_text(json.dumps(report) + "\n")
+
+
+def keep_logs(vm: qemu.Vm) -> None:
+    folder = ARTIFACTS / "arm64-setup"
+    folder.mkdir(parents=True, exist_ok=True)
+    if vm.proc is not None and vm.proc.poll() is None:
+        (folder / "journal.txt").write_text(vm.journal(lines=3000))
+    for path in (vm.console, vm.workdir / f"{vm.name}-qemu.log"):
+        if path.exists():
+            shutil.copy(path, folder / path.name)
 
 
 def decisions(db: Path) -> list[tuple[int, str, str]]:
