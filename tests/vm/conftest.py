@@ -25,18 +25,12 @@ ARTIFACTS = Path(os.environ.get("ENTRYSCAN_VM_ARTIFACTS", str(REPO / "build" / "
 BADGES = [f"VM-{i:04d}" for i in range(400)]
 
 
-def _cannot_run(reason: str) -> None:
-    if os.environ.get("ENTRYSCAN_VM_REQUIRED") == "1":
-        pytest.fail(f"virtual door required but cannot run: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def vm_image() -> qemu.Image:
     if os.geteuid() != 0:
-        _cannot_run("building the VM image needs root (debootstrap); run scripts/test-vm.sh as root")
+        qemu.cannot_run("building the VM image needs root (debootstrap); run scripts/test-vm.sh as root")
     if not qemu.qemu_available() or shutil.which("debootstrap") is None:
-        _cannot_run("qemu-system-x86_64 / qemu-img / debootstrap not installed (scripts/setup.sh --vm)")
+        qemu.cannot_run("qemu-system-x86_64 / qemu-img / debootstrap not installed (scripts/setup.sh --vm)")
     started = time.monotonic()
     done = subprocess.run(["bash", str(BUILD)], check=False, capture_output=True, text=True, timeout=2400)
     if done.returncode != 0:

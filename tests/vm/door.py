@@ -122,25 +122,26 @@ def _share_inputs(vm: Vm, site: Site) -> None:
 
 
 def install_door(vm: Vm, site: Site) -> Door:
-    """Boot, copy the checkout and the bundle in, and run ``scripts/install-pi.sh door-1`` as the README says."""
+    """Boot, copy the checkout and the bundle in, and run ``scripts/install-pi.sh door-1`` as the README says.
+    Every wait is scaled by ``vm.slow`` (an arm64 guest emulated on x86)."""
     door = Door(vm, site)
     _share_inputs(vm, site)
     started = time.monotonic()
     vm.boot()
     door.timings["boot_agent_s"] = vm.boot_s
-    vm.wait_for("systemctl is-system-running | grep -Eq 'running|degraded'", 240, "multi-user")
+    vm.wait_for("systemctl is-system-running | grep -Eq 'running|degraded'", 240 * vm.slow, "multi-user")
     door.timings["boot_multi_user_s"] = time.monotonic() - started
     vm.mount_share()
     door.sh("rm -rf /root/entryscan /root/door-1 && tar -xf /mnt/host/entryscan.tar -C /root && "
             "cp -r /mnt/host/door-1 /root/door-1 && mkdir -p /opt/vm-frame-sets && "
-            "cp -r /mnt/host/frames/. /opt/vm-frame-sets/ && chmod -R a+rX /opt/vm-frame-sets", 120).check("copy")
+            "cp -r /mnt/host/frames/. /opt/vm-frame-sets/ && chmod -R a+rX /opt/vm-frame-sets", 120 * vm.slow).check("copy")
     door.frames("burst")
     started = time.monotonic()
-    result = door.sh("cd /root/entryscan && scripts/install-pi.sh /root/door-1 2>&1", INSTALL_TIMEOUT_S)
+    result = door.sh("cd /root/entryscan && scripts/install-pi.sh /root/door-1 2>&1", INSTALL_TIMEOUT_S * vm.slow)
     door.install_log = result.out
     result.check("install-pi.sh")
     door.timings["install_s"] = time.monotonic() - started
     started = time.monotonic()
-    door.wait_ready()
+    door.wait_ready(READY_TIMEOUT_S * vm.slow)
     door.timings["ready_after_install_s"] = time.monotonic() - started
     return door
