@@ -55,9 +55,6 @@ def door(vm_image: qemu.Image, vm_site: Site, tmp_path_factory: pytest.TempPathF
     work = tmp_path_factory.mktemp("vm-door")
     burst_frames(work / "share" / "frames" / "burst", BADGES[:12])
     burst_frames(work / "share" / "frames" / "idle", [])
-    # Accepts and denies in turn: each decision lights the other LED, so each is its own rising edge (a run of
-    # accepts keeps green lit and shows as one edge). The power cuts count what a person saw from these.
-    burst_frames(work / "share" / "frames" / "mixed", [c for i in range(6) for c in (BADGES[20 + i], f"VM-NO-{i:04d}")])
     vm = qemu.Vm(vm_image, qemu.make_overlay(vm_image.base, work / "door.qcow2"), work, name="door")
     try:
         yield install_door(vm, vm_site)

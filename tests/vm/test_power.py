@@ -58,9 +58,9 @@ def test_power_cuts_lose_no_shown_decision(door: Door) -> None:
     boots: list[float] = []
     for cut in range(CUTS):
         begin, since = guest_now(door)
-        door.restart("mixed")
+        door.restart("burst")
         boot = door.boot_id()
-        time.sleep(rng.uniform(0.0, 8.0))  # the mixed burst is 12 decisions over about 6 s
+        time.sleep(rng.uniform(0.0, 8.0))  # the burst is 12 decisions over about 6 s
         end, _ = guest_now(door)
         door.vm.kill()
         windows.append((boot, since, begin, end))
