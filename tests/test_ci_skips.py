@@ -100,6 +100,7 @@ NOT_A_TOOL = {
     "needs a Raspberry Pi": "hw_tests: on a Pi only",
     "no relay configured": "hw_tests: the Pi's config has no relay",
     "no [relay] pin configured": "hw_tests: the Pi's config has no relay",
+    'os.environ.get("ENTRYSCAN_VM_ARM64")': "tests/vm/test_arm64.py: scenario 8 runs alone when asked for (vm marker)",
     "(root needed)": "tests/support/fullfs.py, off root only: as root a failed mount is needs_tool",
 }
 TOOL = ("needs_tool(", "tool_skipif(", "importorskip(", "not installed")
